@@ -1,0 +1,157 @@
+package encoder
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/url"
+	"strings"
+	"unicode/utf8"
+)
+
+// BodyError reports a body that does not parse as the media type its
+// content-type header claims. Nothing is published for such a request.
+type BodyError struct {
+	MediaType string
+	Err       error
+}
+
+func (e *BodyError) Error() string {
+	return fmt.Sprintf("body is not valid %s: %v", e.MediaType, e.Err)
+}
+
+func (e *BodyError) Unwrap() error { return e.Err }
+
+// mediaType is a parsed content-type header.
+type mediaType struct {
+	name   string // lower-case type/subtype, "" when absent
+	params map[string]string
+}
+
+// isJSON accepts application/json and the +json structured syntax suffix
+// (RFC 6839), e.g. application/cloudevents+json.
+func (m mediaType) isJSON() bool {
+	return m.name == "application/json" || strings.HasSuffix(m.name, "+json")
+}
+
+func contentType(hs []Header) mediaType {
+	for _, h := range hs {
+		if h.Name == "content-type" {
+			name, params, err := mime.ParseMediaType(h.Value)
+			if err != nil {
+				// A malformed parameter should not hide the media type.
+				name, _, _ = strings.Cut(h.Value, ";")
+				name = strings.ToLower(strings.TrimSpace(name))
+			}
+			return mediaType{name: name, params: params}
+		}
+	}
+	return mediaType{}
+}
+
+// checkJSON accepts exactly one JSON value, in UTF-8 as RFC 8259 requires.
+func checkJSON(body []byte) error {
+	if !utf8.Valid(body) {
+		return errors.New("not UTF-8")
+	}
+	if json.Valid(body) {
+		return nil
+	}
+	// Slow path, only to say what is wrong.
+	var v any
+	if err := json.Unmarshal(body, &v); err != nil {
+		return err
+	}
+	return errors.New("invalid JSON")
+}
+
+// queryArgs parses a query string the way nginx's ngx.req.get_uri_args
+// (and so Kong's uri_args) does: repeated names become lists, a name without
+// "=" is true. A query string is never a reason to refuse a request Envoy
+// already accepted, so a bad %-escape keeps its raw text.
+func queryArgs(query string) map[string]any {
+	args := map[string]any{}
+	for _, pair := range strings.Split(query, "&") {
+		if pair == "" {
+			continue
+		}
+		name, value, hasValue := strings.Cut(pair, "=")
+		name = unescapeLenient(name)
+		if !hasValue {
+			addArg(args, name, true)
+			continue
+		}
+		addArg(args, name, unescapeLenient(value))
+	}
+	return args
+}
+
+func unescapeLenient(s string) string {
+	if u, err := url.QueryUnescape(s); err == nil {
+		return u
+	}
+	return s
+}
+
+// formArgs parses an application/x-www-form-urlencoded body with the same
+// shape as queryArgs, but strictly: the body claimed to be a form.
+func formArgs(body string) (map[string]any, error) {
+	args := map[string]any{}
+	for _, pair := range strings.Split(body, "&") {
+		if pair == "" {
+			continue
+		}
+		rawName, rawValue, hasValue := strings.Cut(pair, "=")
+		name, err := url.QueryUnescape(rawName)
+		if err != nil {
+			return nil, err
+		}
+		if !hasValue {
+			addArg(args, name, true)
+			continue
+		}
+		value, err := url.QueryUnescape(rawValue)
+		if err != nil {
+			return nil, err
+		}
+		addArg(args, name, value)
+	}
+	return args, nil
+}
+
+// multipartArgs maps each form field's name to its content (lists when
+// repeated). Parts whose content is not UTF-8 text (binary files) are left
+// out: JSON cannot hold them as strings, and the body itself carries them.
+// An empty body is an empty form.
+func multipartArgs(body []byte, boundary string) (map[string]any, error) {
+	if boundary == "" {
+		return nil, errors.New("content-type has no boundary parameter")
+	}
+	args := map[string]any{}
+	if len(body) == 0 {
+		return args, nil
+	}
+	r := multipart.NewReader(bytes.NewReader(body), boundary)
+	for {
+		part, err := r.NextPart()
+		if err == io.EOF {
+			return args, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		content, err := io.ReadAll(part)
+		if err != nil {
+			return nil, err
+		}
+		name := part.FormName()
+		if name == "" || !utf8.Valid(content) {
+			continue
+		}
+		addArg(args, name, string(content))
+	}
+}

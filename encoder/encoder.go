@@ -1,0 +1,201 @@
+// Package encoder turns an HTTP request into Kafka records. The default
+// record value is the JSON envelope of Kong's kafka-upstream plugin:
+//
+//	{"method":…, "uri":…, "uri_args":{…}, "headers":{…},
+//	 "body":…, "body_args":…, "body_base64":true}
+//
+// with each key present only when its forward_* flag is on. The encoder knows
+// nothing of Envoy or Kafka clients: adapters hand it a Request, the producer
+// publishes the Records it returns.
+package encoder
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/kafka-upstream/envoy-kafka-upstream/config"
+)
+
+// Header is one request header as Envoy holds it: lower-case name, one value.
+// Pseudo-headers (":method", ":path", ":authority", …) are included.
+type Header struct {
+	Name  string
+	Value string
+}
+
+// Request is everything the encoder needs from an HTTP request.
+type Request struct {
+	Headers []Header
+	Body    []byte
+}
+
+// Record is one Kafka record to publish.
+type Record struct {
+	Topic string
+	Key   []byte
+	Value []byte
+}
+
+// Encoder builds records for one resolved configuration.
+type Encoder struct {
+	topic   string
+	forward config.Forward
+}
+
+// New returns an encoder for s.
+func New(s *config.Settings) *Encoder {
+	return &Encoder{topic: s.Topic, forward: s.Forward}
+}
+
+// envelope is the record value. Fields holding `any` are omitted only when
+// nil, so an empty object still shows as {} like in Kong's messages.
+type envelope struct {
+	Method     string  `json:"method,omitempty"`
+	URI        *string `json:"uri,omitempty"`
+	URIArgs    any     `json:"uri_args,omitempty"`
+	Headers    any     `json:"headers,omitempty"`
+	Body       *string `json:"body,omitempty"`
+	BodyArgs   any     `json:"body_args,omitempty"`
+	BodyBase64 bool    `json:"body_base64,omitempty"`
+}
+
+// Encode returns the records for r. The only error is a *BodyError: the body
+// claims a structured media type and does not parse.
+func (e *Encoder) Encode(r *Request) ([]Record, error) {
+	var env envelope
+	if e.forward.Method {
+		env.Method = pseudo(r.Headers, ":method")
+	}
+	if e.forward.URI {
+		path := pseudo(r.Headers, ":path")
+		env.URI = &path
+		query := ""
+		if i := strings.IndexByte(path, '?'); i >= 0 {
+			query = path[i+1:]
+		}
+		env.URIArgs = queryArgs(query)
+	}
+	if e.forward.Headers {
+		env.Headers = headerObject(r.Headers)
+	}
+	if e.forward.Body {
+		if err := encodeBody(&env, contentType(r.Headers), r.Body); err != nil {
+			return nil, err
+		}
+	}
+
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	// Keep <, > and & as they are: the consumer is not an HTML page.
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(&env); err != nil {
+		// Every value above is a string, a map of strings or validated JSON.
+		panic("encoder: envelope does not marshal: " + err.Error())
+	}
+	value := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	return []Record{{Topic: e.topic, Value: value}}, nil
+}
+
+// encodeBody fills body, body_args and body_base64 by Kong's rules:
+// form, multipart and JSON bodies are kept as text and parsed into
+// body_args; text/plain, text/html and the XML types are kept as text with
+// body_args {}; anything else, a missing content type included, is
+// base64-encoded with body_base64 true. Media types are compared without
+// their parameters (Kong compares the whole header, so "text/plain;
+// charset=utf-8" is base64-encoded there, which is a bug we don't copy).
+// A body that is not valid UTF-8 cannot be a JSON string, so it is
+// base64-encoded whatever its type.
+func encodeBody(env *envelope, ct mediaType, body []byte) error {
+	var args any = map[string]any{}
+	text := false
+	switch {
+	case ct.isJSON():
+		if err := checkJSON(body); err != nil {
+			return &BodyError{MediaType: ct.name, Err: err}
+		}
+		// Valid JSON is embedded as it is (json.Marshal compacts it), which
+		// keeps numbers exact and costs no decode.
+		args, text = json.RawMessage(body), true
+	case ct.name == "application/x-www-form-urlencoded":
+		parsed, err := formArgs(string(body))
+		if err != nil {
+			return &BodyError{MediaType: ct.name, Err: err}
+		}
+		args, text = parsed, true
+	case ct.name == "multipart/form-data":
+		parsed, err := multipartArgs(body, ct.params["boundary"])
+		if err != nil {
+			return &BodyError{MediaType: ct.name, Err: err}
+		}
+		args, text = parsed, true
+	case rawTextTypes[ct.name]:
+		text = true
+	}
+
+	env.BodyArgs = args
+	if text && utf8.Valid(body) {
+		s := string(body)
+		env.Body = &s
+		return nil
+	}
+	s := base64.StdEncoding.EncodeToString(body)
+	env.Body = &s
+	env.BodyBase64 = true
+	return nil
+}
+
+// rawTextTypes are Kong's raw_content_types: bodies of these types are sent
+// as text without parsing.
+var rawTextTypes = map[string]bool{
+	"text/plain":           true,
+	"text/html":            true,
+	"application/xml":      true,
+	"text/xml":             true,
+	"application/soap+xml": true,
+}
+
+// pseudo returns the first value of a pseudo-header.
+func pseudo(hs []Header, name string) string {
+	for _, h := range hs {
+		if h.Name == name {
+			return h.Value
+		}
+	}
+	return ""
+}
+
+// headerObject maps each header name to its value, or to the list of its
+// values when repeated (Kong's kong.request.get_headers shape). Pseudo-headers
+// are left out, except :authority, which becomes "host" as on HTTP/1.1.
+func headerObject(hs []Header) map[string]any {
+	out := make(map[string]any, len(hs))
+	var authority string
+	for _, h := range hs {
+		if strings.HasPrefix(h.Name, ":") {
+			if h.Name == ":authority" {
+				authority = h.Value
+			}
+			continue
+		}
+		addArg(out, strings.ToLower(h.Name), h.Value)
+	}
+	if _, ok := out["host"]; !ok && authority != "" {
+		out["host"] = authority
+	}
+	return out
+}
+
+// addArg records a value under name, turning repeats into a list.
+func addArg(args map[string]any, name string, value any) {
+	switch prev := args[name].(type) {
+	case nil:
+		args[name] = value
+	case []any:
+		args[name] = append(prev, value)
+	default:
+		args[name] = []any{prev, value}
+	}
+}

@@ -1,0 +1,112 @@
+// Package filter is the Envoy golang HTTP filter adapter: it buffers the
+// request, hands it to the shared ingest pipeline in a goroutine and answers
+// with a local reply. It imports only the SDK's pure-Go api package, so it
+// can be tested without Envoy; the registration lives in envoy/golang.
+package filter
+
+import (
+	"context"
+	"strings"
+	"sync"
+
+	"github.com/envoyproxy/envoy/contrib/golang/common/go/api"
+
+	"github.com/kafka-upstream/envoy-kafka-upstream/encoder"
+	"github.com/kafka-upstream/envoy-kafka-upstream/ingest"
+)
+
+// Factory is the api.StreamFilterFactory: one filter per HTTP stream.
+func Factory(cfg interface{}, callbacks api.FilterCallbackHandler) api.StreamFilter {
+	return &streamFilter{config: cfg.(*filterConfig), callbacks: callbacks}
+}
+
+type streamFilter struct {
+	api.PassThroughStreamFilter
+
+	config    *filterConfig
+	callbacks api.FilterCallbackHandler
+	headers   []encoder.Header
+
+	mu       sync.Mutex
+	started  bool
+	cancel   context.CancelFunc // cancels the publish when the stream dies
+	finished bool               // OnDestroy ran
+}
+
+var jsonHeaders = map[string][]string{"content-type": {ingest.ContentType}}
+
+// DecodeHeaders keeps the headers; a bodyless request is published at once,
+// otherwise Envoy buffers the whole body (413 past its buffer limit) and
+// hands it to DecodeData in one piece.
+func (f *streamFilter) DecodeHeaders(h api.RequestHeaderMap, endStream bool) api.StatusType {
+	f.headers = copyHeaders(h)
+	if endStream {
+		return f.publish(nil)
+	}
+	return api.StopAndBuffer
+}
+
+// DecodeData gets the whole body: after StopAndBuffer, Envoy calls it only
+// at the end of the stream, or before DecodeTrailers when trailers follow
+// (then endStream is false, and the body is still complete).
+func (f *streamFilter) DecodeData(buf api.BufferInstance, _ bool) api.StatusType {
+	return f.publish(buf.Bytes())
+}
+
+// DecodeTrailers runs without DecodeData when the body was empty.
+func (f *streamFilter) DecodeTrailers(api.RequestTrailerMap) api.StatusType {
+	return f.publish(nil)
+}
+
+// OnDestroy runs on the worker thread when the stream ends, normally or by
+// reset: a publish still in flight is cancelled and will not reply.
+func (f *streamFilter) OnDestroy(api.DestroyReason) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.finished = true
+	if f.cancel != nil {
+		f.cancel()
+	}
+}
+
+// publish starts the request's one goroutine and returns Running: the
+// produce must not block Envoy's worker thread. The goroutine makes the one
+// terminal call, a local reply.
+func (f *streamFilter) publish(body []byte) api.StatusType {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.started {
+		// Unreachable with Envoy's state machine as it is; never start twice.
+		return api.Running
+	}
+	f.started = true
+	ctx, cancel := context.WithCancel(context.Background())
+	f.cancel = cancel
+	req := &encoder.Request{Headers: f.headers, Body: body}
+
+	go func() {
+		defer cancel()
+		callbacks := f.callbacks.DecoderFilterCallbacks()
+		// A panic here must not take Envoy down: the SDK turns it into a 500.
+		defer callbacks.RecoverPanic()
+
+		reply := f.config.pipeline.Handle(ctx, req)
+		if ctx.Err() != nil {
+			// The stream is gone; any callback would panic.
+			return
+		}
+		callbacks.SendLocalReply(reply.Status, string(reply.Body), jsonHeaders, -1, reply.Details)
+	}()
+	return api.Running
+}
+
+// copyHeaders reads the header map once, on the worker thread. Range
+// includes the pseudo-headers (:method, :path, :authority, :scheme).
+func copyHeaders(h api.RequestHeaderMap) []encoder.Header {
+	var out []encoder.Header
+	h.Range(func(name, value string) bool {
+		out = append(out, encoder.Header{Name: strings.ToLower(name), Value: value})
+		return true
+	})
+	return out
+}

@@ -1,0 +1,119 @@
+// Package ingest is the host-agnostic core both Envoy adapters share: it
+// takes a buffered HTTP request through the encoder and the producer and
+// says what to answer. The golang filter and the ext_proc server only
+// translate Envoy's types into an encoder.Request and a Reply back.
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/kafka-upstream/envoy-kafka-upstream/config"
+	"github.com/kafka-upstream/envoy-kafka-upstream/encoder"
+	"github.com/kafka-upstream/envoy-kafka-upstream/producer"
+)
+
+// Reply is the local reply to send to the client.
+type Reply struct {
+	Status int
+	// Body is a JSON object; the content-type is always application/json.
+	Body []byte
+	// Details goes to Envoy's %RESPONSE_CODE_DETAILS% (no spaces).
+	Details string
+}
+
+// ContentType of every Reply body.
+const ContentType = "application/json"
+
+// Pipeline holds what one configuration needs at request time, all of it
+// built at config load.
+type Pipeline struct {
+	settings *config.Settings
+	encoder  *encoder.Encoder
+	producer *producer.Producer
+	log      *slog.Logger
+}
+
+// New builds the pipeline for a validated configuration.
+func New(s *config.Settings, log *slog.Logger) *Pipeline {
+	return &Pipeline{
+		settings: s,
+		encoder:  encoder.New(s),
+		producer: producer.New(s, log),
+		log:      log,
+	}
+}
+
+// Settings returns the configuration the pipeline was built from.
+func (p *Pipeline) Settings() *config.Settings { return p.settings }
+
+// Handle encodes and publishes one request and returns the reply. It blocks
+// until the brokers answer or produce_timeout runs out, so adapters call it
+// off Envoy's worker thread. ctx is cancelled when the client goes away.
+func (p *Pipeline) Handle(ctx context.Context, req *encoder.Request) Reply {
+	records, err := p.encoder.Encode(req)
+	if err != nil {
+		var bodyErr *encoder.BodyError
+		if errors.As(err, &bodyErr) {
+			return errorReply(http.StatusBadRequest, "kafka_upstream_bad_body", err.Error())
+		}
+		p.log.Error("encoding the request failed", "error", err)
+		return InternalError()
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, p.settings.ProduceTimeout)
+	defer cancel()
+	if err := p.producer.Publish(ctx, records); err != nil {
+		return p.failure(err)
+	}
+	return Reply{Status: http.StatusOK, Body: sentBody, Details: "kafka_upstream_sent"}
+}
+
+var sentBody = []byte(`{"message":"message sent"}`)
+
+func (p *Pipeline) failure(err error) Reply {
+	reason := producer.Unavailable
+	var perr *producer.Error
+	if errors.As(err, &perr) {
+		reason = perr.Reason
+	}
+	switch reason {
+	case producer.TooLarge:
+		return errorReply(http.StatusRequestEntityTooLarge, "kafka_upstream_record_too_large",
+			fmt.Sprintf("the Kafka record is larger than the %d bytes allowed", p.producer.MaxRecordBytes()))
+	case producer.Timeout:
+		p.log.Warn("kafka did not acknowledge in time", "topic", p.settings.Topic, "timeout", p.settings.ProduceTimeout, "error", err)
+		return errorReply(http.StatusGatewayTimeout, "kafka_upstream_produce_timeout",
+			fmt.Sprintf("no acknowledgement from Kafka within %s", p.settings.ProduceTimeout))
+	case producer.Closed:
+		return errorReply(http.StatusServiceUnavailable, "kafka_upstream_closed", "the filter configuration is being replaced; retry")
+	case producer.Canceled:
+		// Nobody is left to read it; adapters drop it.
+		return errorReply(499, "kafka_upstream_client_gone", "the client went away")
+	default:
+		// Kong's wording; the cause goes to the log, not to the client.
+		p.log.Error("publishing to kafka failed", "topic", p.settings.Topic, "error", err)
+		return errorReply(http.StatusBadGateway, "kafka_upstream_produce_failed", "could not send message to topic")
+	}
+}
+
+// InternalError is the reply when the filter itself failed (a recovered
+// panic, say).
+func InternalError() Reply {
+	return errorReply(http.StatusInternalServerError, "kafka_upstream_internal_error", "internal error in the kafka-upstream filter")
+}
+
+func errorReply(status int, details, msg string) Reply {
+	body, _ := json.Marshal(struct {
+		Message string `json:"message"`
+		Error   string `json:"error"`
+	}{http.StatusText(status), msg})
+	return Reply{Status: status, Body: body, Details: details}
+}
+
+// Close releases the producer once in-flight records are done.
+func (p *Pipeline) Close() error { return p.producer.Close() }
