@@ -1,0 +1,172 @@
+package encoder
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/kafka-upstream/envoy-kafka-upstream/config"
+)
+
+var all = config.Forward{Method: true, URI: true, Headers: true, Body: true}
+var bodyOnly = config.Forward{Body: true}
+
+func request(method, path, contentType, body string, extra ...string) *Request {
+	hs := []Header{{":method", method}, {":path", path}, {":authority", "example.com"}, {":scheme", "http"}}
+	if contentType != "" {
+		hs = append(hs, Header{"content-type", contentType})
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		hs = append(hs, Header{extra[i], extra[i+1]})
+	}
+	return &Request{Headers: hs, Body: []byte(body)}
+}
+
+func encode(t *testing.T, fwd config.Forward, r *Request) string {
+	t.Helper()
+	e := New(&config.Settings{Topic: "events", Forward: fwd})
+	recs, err := e.Encode(r)
+	if err != nil {
+		t.Fatalf("Encode: %v", err)
+	}
+	if len(recs) != 1 || recs[0].Topic != "events" || recs[0].Key != nil {
+		t.Fatalf("records %+v", recs)
+	}
+	return string(recs[0].Value)
+}
+
+const multipartBody = "--XyZ\r\n" +
+	"Content-Disposition: form-data; name=\"name\"\r\n\r\n" +
+	"Ada\r\n" +
+	"--XyZ\r\n" +
+	"Content-Disposition: form-data; name=\"tag\"\r\n\r\n" +
+	"a\r\n" +
+	"--XyZ\r\n" +
+	"Content-Disposition: form-data; name=\"tag\"\r\n\r\n" +
+	"b\r\n" +
+	"--XyZ--\r\n"
+
+func TestEnvelope(t *testing.T) {
+	tests := []struct {
+		name string
+		fwd  config.Forward
+		req  *Request
+		want string
+	}{
+		{"bodyless GET, default flags: Kong's empty base64 body",
+			bodyOnly, request("GET", "/", "", ""),
+			`{"body":"","body_args":{},"body_base64":true}`},
+		{"JSON body with every flag",
+			all, request("POST", "/orders?a=1&a=2&flag&e=&sp=x+y%21", "application/json", `{"id": 7, "big": 12345678901234567890}`,
+				"x-trace", "t1", "accept", "a/b", "accept", "c/d"),
+			`{"method":"POST","uri":"/orders?a=1&a=2&flag&e=&sp=x+y%21","uri_args":{"a":["1","2"],"e":"","flag":true,"sp":"x y!"},` +
+				`"headers":{"accept":["a/b","c/d"],"content-type":"application/json","host":"example.com","x-trace":"t1"},` +
+				`"body":"{\"id\": 7, \"big\": 12345678901234567890}","body_args":{"id":7,"big":12345678901234567890}}`},
+		{"JSON array and charset parameter",
+			bodyOnly, request("POST", "/", "Application/JSON; charset=utf-8", `[1, "<&>"]`),
+			`{"body":"[1, \"<&>\"]","body_args":[1,"<&>"]}`},
+		{"structured +json suffix is JSON",
+			bodyOnly, request("POST", "/", "application/cloudevents+json", `{"specversion":"1.0"}`),
+			`{"body":"{\"specversion\":\"1.0\"}","body_args":{"specversion":"1.0"}}`},
+		{"form body",
+			bodyOnly, request("POST", "/", "application/x-www-form-urlencoded", "a=1&b=x+y&a=2&flag&e="),
+			`{"body":"a=1&b=x+y&a=2&flag&e=","body_args":{"a":["1","2"],"b":"x y","e":"","flag":true}}`},
+		{"multipart body",
+			bodyOnly, request("POST", "/", "multipart/form-data; boundary=XyZ", multipartBody),
+			`{"body":` + jsonString(multipartBody) + `,"body_args":{"name":"Ada","tag":["a","b"]}}`},
+		{"multipart with a binary part keeps it out of body_args and base64s the body",
+			bodyOnly, request("POST", "/", "multipart/form-data; boundary=B",
+				"--B\r\nContent-Disposition: form-data; name=\"f\"; filename=\"x.bin\"\r\n\r\n\xff\xfe\r\n--B\r\nContent-Disposition: form-data; name=\"t\"\r\n\r\nok\r\n--B--\r\n"),
+			`{"body":"LS1CDQpDb250ZW50LURpc3Bvc2l0aW9uOiBmb3JtLWRhdGE7IG5hbWU9ImYiOyBmaWxlbmFtZT0ieC5iaW4iDQoNCv/+DQotLUINCkNvbnRlbnQtRGlzcG9zaXRpb246IGZvcm0tZGF0YTsgbmFtZT0idCINCg0Kb2sNCi0tQi0tDQo=","body_args":{"t":"ok"},"body_base64":true}`},
+		{"empty multipart body is an empty form",
+			bodyOnly, request("POST", "/", "multipart/form-data; boundary=B", ""),
+			`{"body":"","body_args":{}}`},
+		{"text/plain with charset stays text (Kong would base64 it)",
+			bodyOnly, request("POST", "/", "text/plain; charset=utf-8", "héllo <b>"),
+			`{"body":"héllo <b>","body_args":{}}`},
+		{"each of Kong's raw text types",
+			bodyOnly, request("POST", "/", "application/soap+xml", "<a/>"),
+			`{"body":"<a/>","body_args":{}}`},
+		{"text/html", bodyOnly, request("POST", "/", "text/html", "<p>"), `{"body":"<p>","body_args":{}}`},
+		{"text/xml", bodyOnly, request("POST", "/", "TEXT/XML", "<x/>"), `{"body":"<x/>","body_args":{}}`},
+		{"application/xml", bodyOnly, request("POST", "/", "application/xml", "<x/>"), `{"body":"<x/>","body_args":{}}`},
+		{"binary type is base64",
+			bodyOnly, request("POST", "/", "application/octet-stream", "\x00\x01\xff"),
+			`{"body":"AAH/","body_args":{},"body_base64":true}`},
+		{"other text types are base64 like in Kong",
+			bodyOnly, request("POST", "/", "text/csv", "a,b"),
+			`{"body":"YSxi","body_args":{},"body_base64":true}`},
+		{"missing content type is base64",
+			bodyOnly, request("PUT", "/", "", "hi"),
+			`{"body":"aGk=","body_args":{},"body_base64":true}`},
+		{"text/plain that is not UTF-8 is base64",
+			bodyOnly, request("POST", "/", "text/plain", "\xff"),
+			`{"body":"/w==","body_args":{},"body_base64":true}`},
+		{"malformed content-type parameters still match the media type",
+			bodyOnly, request("POST", "/", "text/plain; charset", "x"),
+			`{"body":"x","body_args":{}}`},
+		{"method only",
+			config.Forward{Method: true}, request("DELETE", "/x", "application/json", "not json"),
+			`{"method":"DELETE"}`},
+		{"uri only, no query",
+			config.Forward{URI: true}, request("GET", "/a/b", "", ""),
+			`{"uri":"/a/b","uri_args":{}}`},
+		{"uri with a bad escape keeps the raw text",
+			config.Forward{URI: true}, request("GET", "/?q=%zz&%41=1", "", ""),
+			`{"uri":"/?q=%zz&%41=1","uri_args":{"A":"1","q":"%zz"}}`},
+		{"headers: host header wins over :authority, three repeats",
+			config.Forward{Headers: true}, request("GET", "/", "", "", "host", "h.example", "x-a", "1", "x-a", "2", "x-a", "3"),
+			`{"headers":{"host":"h.example","x-a":["1","2","3"]}}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := encode(t, tt.fwd, tt.req); got != tt.want {
+				t.Errorf("value\n got %s\nwant %s", got, tt.want)
+			}
+		})
+	}
+}
+
+func jsonString(s string) string {
+	r := strings.NewReplacer("\r", `\r`, "\n", `\n`, `"`, `\"`)
+	return `"` + r.Replace(s) + `"`
+}
+
+func TestBodyErrors(t *testing.T) {
+	tests := []struct {
+		name, contentType, body, want string
+	}{
+		{"truncated JSON", "application/json", `{"a":`, "body is not valid application/json: unexpected end of JSON input"},
+		{"empty JSON", "application/json", ``, "body is not valid application/json: unexpected end of JSON input"},
+		{"two JSON values", "application/json", `{} {}`, "body is not valid application/json: invalid character '{' after top-level value"},
+		{"JSON not UTF-8", "application/json", "\"\xff\"", "body is not valid application/json: not UTF-8"},
+		{"bad JSON under +json", "application/problem+json", `nope`, "body is not valid application/problem+json: invalid character 'o' in literal null (expecting 'u')"},
+		{"form with a bad escape", "application/x-www-form-urlencoded", "a=%zz", `body is not valid application/x-www-form-urlencoded: invalid URL escape "%zz"`},
+		{"multipart without boundary", "multipart/form-data", "x", "body is not valid multipart/form-data: content-type has no boundary parameter"},
+		{"multipart that never ends", "multipart/form-data; boundary=B", "--B\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nx", "body is not valid multipart/form-data: unexpected EOF"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := New(&config.Settings{Topic: "events", Forward: all})
+			recs, err := e.Encode(request("POST", "/", tt.contentType, tt.body))
+			if recs != nil {
+				t.Errorf("records returned with an error: %+v", recs)
+			}
+			var bodyErr *BodyError
+			if !errors.As(err, &bodyErr) {
+				t.Fatalf("error %v (%T), want *BodyError", err, err)
+			}
+			if err.Error() != tt.want {
+				t.Errorf("error\n got %q\nwant %q", err.Error(), tt.want)
+			}
+		})
+	}
+}
+
+// Bodies are not parsed when forward_body is off, so they cannot fail.
+func TestBodyNotParsedWhenNotForwarded(t *testing.T) {
+	got := encode(t, config.Forward{Method: true}, request("POST", "/", "application/json", "{"))
+	if got != `{"method":"POST"}` {
+		t.Errorf("got %s", got)
+	}
+}
