@@ -122,12 +122,7 @@ func fieldError(js []byte, md protoreflect.MessageDescriptor, prefix string, err
 		}
 		return prefix + ": must be an object"
 	}
-	names := make([]string, 0, len(fields))
-	for name := range fields {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range sortedKeys(fields) {
 		path := name
 		if prefix != "" {
 			path = prefix + "." + name
@@ -148,9 +143,28 @@ func fieldError(js []byte, md protoreflect.MessageDescriptor, prefix string, err
 		if fd.Kind() == protoreflect.MessageKind && !fd.IsList() && !fd.IsMap() && !isWellKnown(fd.Message()) {
 			return fieldError(fields[name], fd.Message(), path, ferr)
 		}
+		if fd.IsMap() && fd.MapValue().Kind() == protoreflect.MessageKind {
+			var entries map[string]json.RawMessage
+			if json.Unmarshal(fields[name], &entries) == nil {
+				for _, key := range sortedKeys(entries) {
+					if err := protojson.Unmarshal(entries[key], dynamicpb.NewMessage(fd.MapValue().Message())); err != nil {
+						return fieldError(entries[key], fd.MapValue().Message(), path+"."+key, err)
+					}
+				}
+			}
+		}
 		return path + ": " + valueError(ferr)
 	}
 	return "config: " + cleanProtoError(err)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // isWellKnown reports the google.protobuf types that have their own JSON
@@ -196,9 +210,15 @@ var topicName = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,249}$`)
 // Resolve validates cfg and applies the defaults. Every problem found is
 // reported, each naming its field, so one round of fixes is enough.
 func Resolve(cfg *Config) (*Settings, error) {
+	return resolve(cfg, "")
+}
+
+// resolve is Resolve with field names prefixed by where cfg sits in a
+// larger message ("configs.audit.").
+func resolve(cfg *Config, prefix string) (*Settings, error) {
 	var errs []string
 	fail := func(field, format string, args ...any) {
-		errs = append(errs, field+": "+fmt.Sprintf(format, args...))
+		errs = append(errs, prefix+field+": "+fmt.Sprintf(format, args...))
 	}
 
 	s := &Settings{
@@ -237,7 +257,7 @@ func Resolve(cfg *Config) (*Settings, error) {
 	}
 
 	if s.Forward == (Forward{}) {
-		fail("forward_method, forward_uri, forward_headers, forward_body", "at least one must be true")
+		fail("forward_*", "at least one of forward_method, forward_uri, forward_headers, forward_body must be true")
 	}
 
 	if cfg.RequiredAcks != nil {

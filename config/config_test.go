@@ -98,7 +98,7 @@ func TestConfigErrors(t *testing.T) {
 		{"topic dot", `{"bootstrap_servers":["k:1"],"topic":".."}`,
 			`topic: ".." is not a valid Kafka topic name`},
 		{"nothing forwarded", `{"bootstrap_servers":["k:1"],"topic":"t","forward_body":false}`,
-			"forward_method, forward_uri, forward_headers, forward_body: at least one must be true"},
+			"forward_*: at least one of forward_method, forward_uri, forward_headers, forward_body must be true"},
 		{"bad acks", `{"bootstrap_servers":["k:1"],"topic":"t","required_acks":2}`,
 			"required_acks: must be -1 (all), 1 (leader) or 0 (none), got 2"},
 		{"zero produce timeout", `{"bootstrap_servers":["k:1"],"topic":"t","produce_timeout":"0s"}`,

@@ -231,6 +231,66 @@ func (x *Batching) GetBytes() uint64 {
 	return 0
 }
 
+// The ext_proc server's config file (YAML or JSON). A file may also hold a
+// single Config, which then serves every request; a file with a top-level
+// `default` or `configs` key is read as a ServerConfig.
+type ServerConfig struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Config for requests that select none of `configs`. Optional when every
+	// route selects one; a request that selects nothing then gets 500.
+	Default *Config `protobuf:"bytes,1,opt,name=default,proto3" json:"default,omitempty"`
+	// Named configs. A route selects one with the ext_proc per-route override
+	// `grpc_initial_metadata: [{key: x-kafka-upstream-config, value: NAME}]`.
+	// Each is complete on its own: nothing is inherited from `default`.
+	Configs       map[string]*Config `protobuf:"bytes,2,rep,name=configs,proto3" json:"configs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ServerConfig) Reset() {
+	*x = ServerConfig{}
+	mi := &file_kafkaupstream_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ServerConfig) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ServerConfig) ProtoMessage() {}
+
+func (x *ServerConfig) ProtoReflect() protoreflect.Message {
+	mi := &file_kafkaupstream_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ServerConfig.ProtoReflect.Descriptor instead.
+func (*ServerConfig) Descriptor() ([]byte, []int) {
+	return file_kafkaupstream_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ServerConfig) GetDefault() *Config {
+	if x != nil {
+		return x.Default
+	}
+	return nil
+}
+
+func (x *ServerConfig) GetConfigs() map[string]*Config {
+	if x != nil {
+		return x.Configs
+	}
+	return nil
+}
+
 var File_kafkaupstream_proto protoreflect.FileDescriptor
 
 const file_kafkaupstream_proto_rawDesc = "" +
@@ -257,7 +317,13 @@ const file_kafkaupstream_proto_rawDesc = "" +
 	"\bBatching\x123\n" +
 	"\atimeout\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\atimeout\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\rR\x04size\x12\x14\n" +
-	"\x05bytes\x18\x03 \x01(\x04R\x05bytesB>Z<github.com/kafka-upstream/envoy-kafka-upstream/config;configb\x06proto3"
+	"\x05bytes\x18\x03 \x01(\x04R\x05bytes\"\xdf\x01\n" +
+	"\fServerConfig\x122\n" +
+	"\adefault\x18\x01 \x01(\v2\x18.kafkaupstream.v1.ConfigR\adefault\x12E\n" +
+	"\aconfigs\x18\x02 \x03(\v2+.kafkaupstream.v1.ServerConfig.ConfigsEntryR\aconfigs\x1aT\n" +
+	"\fConfigsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12.\n" +
+	"\x05value\x18\x02 \x01(\v2\x18.kafkaupstream.v1.ConfigR\x05value:\x028\x01B>Z<github.com/kafka-upstream/envoy-kafka-upstream/config;configb\x06proto3"
 
 var (
 	file_kafkaupstream_proto_rawDescOnce sync.Once
@@ -271,21 +337,26 @@ func file_kafkaupstream_proto_rawDescGZIP() []byte {
 	return file_kafkaupstream_proto_rawDescData
 }
 
-var file_kafkaupstream_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_kafkaupstream_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_kafkaupstream_proto_goTypes = []any{
 	(*Config)(nil),              // 0: kafkaupstream.v1.Config
 	(*Batching)(nil),            // 1: kafkaupstream.v1.Batching
-	(*durationpb.Duration)(nil), // 2: google.protobuf.Duration
+	(*ServerConfig)(nil),        // 2: kafkaupstream.v1.ServerConfig
+	nil,                         // 3: kafkaupstream.v1.ServerConfig.ConfigsEntry
+	(*durationpb.Duration)(nil), // 4: google.protobuf.Duration
 }
 var file_kafkaupstream_proto_depIdxs = []int32{
-	2, // 0: kafkaupstream.v1.Config.produce_timeout:type_name -> google.protobuf.Duration
+	4, // 0: kafkaupstream.v1.Config.produce_timeout:type_name -> google.protobuf.Duration
 	1, // 1: kafkaupstream.v1.Config.batching:type_name -> kafkaupstream.v1.Batching
-	2, // 2: kafkaupstream.v1.Batching.timeout:type_name -> google.protobuf.Duration
-	3, // [3:3] is the sub-list for method output_type
-	3, // [3:3] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	4, // 2: kafkaupstream.v1.Batching.timeout:type_name -> google.protobuf.Duration
+	0, // 3: kafkaupstream.v1.ServerConfig.default:type_name -> kafkaupstream.v1.Config
+	3, // 4: kafkaupstream.v1.ServerConfig.configs:type_name -> kafkaupstream.v1.ServerConfig.ConfigsEntry
+	0, // 5: kafkaupstream.v1.ServerConfig.ConfigsEntry.value:type_name -> kafkaupstream.v1.Config
+	6, // [6:6] is the sub-list for method output_type
+	6, // [6:6] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_kafkaupstream_proto_init() }
@@ -300,7 +371,7 @@ func file_kafkaupstream_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kafkaupstream_proto_rawDesc), len(file_kafkaupstream_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   2,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -59,7 +59,7 @@ func (p *Pipeline) Handle(ctx context.Context, req *encoder.Request) Reply {
 	if err != nil {
 		var bodyErr *encoder.BodyError
 		if errors.As(err, &bodyErr) {
-			return errorReply(http.StatusBadRequest, "kafka_upstream_bad_body", err.Error())
+			return ErrorReply(http.StatusBadRequest, "kafka_upstream_bad_body", err.Error())
 		}
 		p.log.Error("encoding the request failed", "error", err)
 		return InternalError()
@@ -83,31 +83,32 @@ func (p *Pipeline) failure(err error) Reply {
 	}
 	switch reason {
 	case producer.TooLarge:
-		return errorReply(http.StatusRequestEntityTooLarge, "kafka_upstream_record_too_large",
+		return ErrorReply(http.StatusRequestEntityTooLarge, "kafka_upstream_record_too_large",
 			fmt.Sprintf("the Kafka record is larger than the %d bytes allowed", p.producer.MaxRecordBytes()))
 	case producer.Timeout:
 		p.log.Warn("kafka did not acknowledge in time", "topic", p.settings.Topic, "timeout", p.settings.ProduceTimeout, "error", err)
-		return errorReply(http.StatusGatewayTimeout, "kafka_upstream_produce_timeout",
+		return ErrorReply(http.StatusGatewayTimeout, "kafka_upstream_produce_timeout",
 			fmt.Sprintf("no acknowledgement from Kafka within %s", p.settings.ProduceTimeout))
 	case producer.Closed:
-		return errorReply(http.StatusServiceUnavailable, "kafka_upstream_closed", "the filter configuration is being replaced; retry")
+		return ErrorReply(http.StatusServiceUnavailable, "kafka_upstream_closed", "the filter configuration is being replaced; retry")
 	case producer.Canceled:
 		// Nobody is left to read it; adapters drop it.
-		return errorReply(499, "kafka_upstream_client_gone", "the client went away")
+		return ErrorReply(499, "kafka_upstream_client_gone", "the client went away")
 	default:
 		// Kong's wording; the cause goes to the log, not to the client.
 		p.log.Error("publishing to kafka failed", "topic", p.settings.Topic, "error", err)
-		return errorReply(http.StatusBadGateway, "kafka_upstream_produce_failed", "could not send message to topic")
+		return ErrorReply(http.StatusBadGateway, "kafka_upstream_produce_failed", "could not send message to topic")
 	}
 }
 
 // InternalError is the reply when the filter itself failed (a recovered
 // panic, say).
 func InternalError() Reply {
-	return errorReply(http.StatusInternalServerError, "kafka_upstream_internal_error", "internal error in the kafka-upstream filter")
+	return ErrorReply(http.StatusInternalServerError, "kafka_upstream_internal_error", "internal error in the kafka-upstream filter")
 }
 
-func errorReply(status int, details, msg string) Reply {
+// ErrorReply is a failure reply: {"message": <status text>, "error": msg}.
+func ErrorReply(status int, details, msg string) Reply {
 	body, _ := json.Marshal(struct {
 		Message string `json:"message"`
 		Error   string `json:"error"`

@@ -1,0 +1,107 @@
+// Command extproc serves kafka-upstream to stock Envoy and Envoy Gateway as
+// an external processing (ext_proc) gRPC server.
+//
+//	extproc -config kafka-upstream.yaml [-addr 127.0.0.1:50051]
+//
+// It serves grpc.health.v1.Health (service "" and
+// "envoy.service.ext_proc.v3.ExternalProcessor"). On SIGTERM or SIGINT it
+// reports NOT_SERVING, finishes in-flight requests (at most -grace), then
+// flushes and closes its Kafka producers.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/kafka-upstream/envoy-kafka-upstream/config"
+	"github.com/kafka-upstream/envoy-kafka-upstream/extproc"
+)
+
+func main() {
+	var (
+		configPath = flag.String("config", "", "config file (YAML or JSON): a Config, or a ServerConfig with default and named configs (required)")
+		addr       = flag.String("addr", "127.0.0.1:50051", "gRPC listen address; use :50051 to listen on every interface (in a pod)")
+		grace      = flag.Duration("grace", 15*time.Second, "on shutdown, how long in-flight requests may take to finish")
+		maxMsg     = flag.Int("max-recv-msg-size", 64<<20, "largest gRPC message accepted, in bytes; keep it above Envoy's buffer limit (1 MiB by default)")
+		logLevel   = flag.String("log-level", "info", "debug, info, warn or error")
+	)
+	flag.Parse()
+
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		fmt.Fprintf(os.Stderr, "extproc: -log-level: %v\n", err)
+		os.Exit(2)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if err := run(log, *configPath, *addr, *grace, *maxMsg); err != nil {
+		log.Error("extproc: " + err.Error())
+		os.Exit(1)
+	}
+}
+
+func run(log *slog.Logger, configPath, addr string, grace time.Duration, maxMsg int) error {
+	if configPath == "" {
+		return fmt.Errorf("-config is required")
+	}
+	data, err := os.ReadFile(configPath)
+	if err != nil {
+		return err
+	}
+	settings, err := config.ServerFromYAML(data)
+	if err != nil {
+		return fmt.Errorf("%s: %w", configPath, err)
+	}
+
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	processor := extproc.New(settings, log)
+	srv := grpc.NewServer(grpc.MaxRecvMsgSize(maxMsg))
+	extprocv3.RegisterExternalProcessorServer(srv, processor)
+	healthSrv := health.NewServer()
+	healthpb.RegisterHealthServer(srv, healthSrv)
+	healthSrv.SetServingStatus(extprocv3.ExternalProcessor_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(lis) }()
+	log.Info("serving ext_proc", "addr", lis.Addr().String(), "config", configPath,
+		"default", settings.Default != nil, "named", len(settings.Named))
+
+	select {
+	case err := <-served:
+		processor.Close()
+		return err
+	case <-ctx.Done():
+	}
+
+	log.Info("shutting down: finishing in-flight requests", "grace", grace)
+	healthSrv.Shutdown() // NOT_SERVING, so health-checking Envoys stop sending
+	done := make(chan struct{})
+	go func() { srv.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(grace):
+		log.Warn("grace period over: cancelling the requests still in flight")
+		srv.Stop()
+	}
+	if err := processor.Close(); err != nil {
+		log.Warn("closing kafka producers", "error", err)
+	}
+	log.Info("stopped")
+	return nil
+}
