@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs a command with a fresh Kafka broker on 127.0.0.1:$KAFKA_PORT and stops
+# the broker afterwards, whatever the command's outcome (Ctrl-C included).
+# The command finds the broker in $KAFKA_BOOTSTRAP.
+#
+#   e2e/with-kafka.sh go test -tags integration ./e2e/integration/...
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+export KAFKA_PORT="${KAFKA_PORT:-19092}"
+export KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-19093}"
+export KAFKA_BOOTSTRAP="127.0.0.1:${KAFKA_PORT}"
+
+# A broker left behind by an interrupted run would carry its topics into
+# this one: start from nothing.
+"$here/kafka.sh" stop >/dev/null 2>&1 || true
+trap '"$here/kafka.sh" stop >/dev/null 2>&1 || true' EXIT
+"$here/kafka.sh" start
+"$@"
