@@ -1,0 +1,402 @@
+#!/usr/bin/env bash
+# Run a real single-node Apache Kafka 4.x broker (KRaft, broker+controller in one
+# JVM) on 127.0.0.1 for tests and demos. No Docker and no Kafka tarball can be
+# fetched here, so the broker jars come from Maven Central via e2e/kafka/pom.xml.
+#
+# Usage: e2e/kafka.sh start|stop|status|env
+#        e2e/kafka.sh create-topic NAME [PARTITIONS]
+#        e2e/kafka.sh produce TOPIC            # one record per stdin line
+#        e2e/kafka.sh consume TOPIC [ARGS...]  # extra args go to ConsoleConsumer
+#
+# Environment:
+#   KAFKA_PORT (9092)  KAFKA_CONTROLLER_PORT (9093)  KAFKA_NUM_PARTITIONS (1)
+#   KAFKA_STATE_DIR (/tmp/kafka-upstream-kafka-$KAFKA_PORT, wiped on start/stop)
+#   KAFKA_VERSION (default: <kafka.version> in e2e/kafka/pom.xml)
+#   KAFKA_CACHE_DIR ($HOME/.cache/kafka-upstream)  KAFKA_HEAP_OPTS (-Xms256m -Xmx512m)
+#   KAFKA_START_TIMEOUT (90 seconds)  JAVA (java)
+set -euo pipefail
+
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+POM="$SCRIPT_DIR/kafka/pom.xml"
+
+HOST=127.0.0.1
+PORT="${KAFKA_PORT:-9092}"
+CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
+NUM_PARTITIONS="${KAFKA_NUM_PARTITIONS:-1}"
+STATE_DIR="${KAFKA_STATE_DIR:-/tmp/kafka-upstream-kafka-$PORT}"
+# Absolute, because running_pid matches it against the broker's command line.
+[[ "$STATE_DIR" == /* ]] || STATE_DIR="$PWD/$STATE_DIR"
+START_TIMEOUT="${KAFKA_START_TIMEOUT:-90}"
+HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}"
+JAVA="${JAVA:-java}"
+# The POM is the single source of truth for the default version.
+VERSION="${KAFKA_VERSION:-$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$POM")}"
+KAFKA_HOME="${KAFKA_CACHE_DIR:-$HOME/.cache/kafka-upstream}/kafka-$VERSION"
+LIBS="$KAFKA_HOME/libs"
+
+PID_FILE="$STATE_DIR/kafka.pid"
+LOG_FILE="$STATE_DIR/server.log"
+CONFIG="$STATE_DIR/server.properties"
+# Marks a directory as created by this script, so wiping it is always safe.
+MARKER="$STATE_DIR/.kafka-sh-state"
+
+log() { printf 'kafka.sh: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+usage() {
+  cat >&2 <<'EOF'
+usage: e2e/kafka.sh start|stop|status|env
+       e2e/kafka.sh create-topic NAME [PARTITIONS]
+       e2e/kafka.sh produce TOPIC            # one record per stdin line
+       e2e/kafka.sh consume TOPIC [ARGS...]  # extra args go to ConsoleConsumer
+EOF
+  exit 2
+}
+
+is_uint() { [[ "$1" =~ ^[0-9]+$ ]]; }
+
+# True when something accepts TCP connections on HOST:$1 (bash built-in, no nc needed).
+port_open() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
+
+# Pid of the broker this script started for STATE_DIR, if it is still alive.
+# Checking the command line guards against a recycled pid.
+running_pid() {
+  local pid
+  [[ -s "$PID_FILE" ]] || return 1
+  pid="$(<"$PID_FILE")"
+  is_uint "$pid" || return 1
+  kill -0 "$pid" 2>/dev/null || return 1
+  tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF "kafka.Kafka $CONFIG" || return 1
+  echo "$pid"
+}
+
+# Port the running broker's config listens on (STATE_DIR may be shared by mistake).
+configured_port() { sed -n 's|^listeners=PLAINTEXT://[^:]*:\([0-9]*\),.*|\1|p' "$CONFIG" 2>/dev/null; }
+
+check_java() {
+  command -v "$JAVA" >/dev/null || die "java not found (Kafka $VERSION needs Java 17+)"
+  local v major
+  v="$("$JAVA" -version 2>&1 | sed -n 's/.*version "\([^"]*\)".*/\1/p' | head -n1)"
+  major="${v%%.*}"
+  [[ "$major" == 1 ]] && major="$(cut -d. -f2 <<<"$v")"
+  if ! is_uint "$major" || ((major < 17)); then
+    die "Kafka 4.x brokers need Java 17+, found '$v'"
+  fi
+}
+
+# Copy the broker runtime jars into the cache once; reruns skip Maven entirely.
+fetch() {
+  local stamp tmp
+  stamp="$VERSION $(sha256sum "$POM" | cut -d' ' -f1)"
+  if [[ -f "$LIBS/.complete" && "$(<"$LIBS/.complete")" == "$stamp" ]]; then
+    return 0
+  fi
+  command -v mvn >/dev/null || die "mvn not found; it is needed once to fetch Kafka $VERSION"
+  log "fetching Kafka $VERSION jars with Maven into $LIBS"
+  mkdir -p "$KAFKA_HOME"
+  # Fetch into a temp dir and swap it in, so an interrupted run never looks complete.
+  tmp="$(mktemp -d "$KAFKA_HOME/libs.tmp.XXXXXX")"
+  # Maven's output (and its stray ANSI resets) only matters when it fails.
+  if ! mvn -q -B -Dstyle.color=never -f "$POM" dependency:copy-dependencies \
+      -Dkafka.version="$VERSION" -DincludeScope=runtime -DoutputDirectory="$tmp" \
+      >"$KAFKA_HOME/mvn.log" 2>&1; then
+    cat "$KAFKA_HOME/mvn.log" >&2
+    rm -rf "$tmp"
+    die "mvn could not fetch org.apache.kafka:kafka_2.13:$VERSION (log: $KAFKA_HOME/mvn.log)"
+  fi
+  echo "$stamp" >"$tmp/.complete"
+  rm -rf "$LIBS"
+  mv -T "$tmp" "$LIBS" 2>/dev/null || rm -rf "$tmp" # lost a race with a parallel fetch: fine
+  [[ -f "$LIBS/.complete" ]] || die "fetch of $LIBS did not complete"
+}
+
+# log4j2 config for the CLI tools: warnings only, so their output stays readable.
+tools_log_config() {
+  local f="$KAFKA_HOME/tools-log4j2.properties"
+  if [[ ! -f "$f" ]]; then
+    cat >"$f.$$" <<'EOF'
+status = error
+appender.err.type = Console
+appender.err.name = err
+appender.err.target = SYSTEM_ERR
+appender.err.layout.type = PatternLayout
+appender.err.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = warn
+rootLogger.appenderRef.err.ref = err
+EOF
+    mv -f "$f.$$" "$f"
+  fi
+  echo "$f"
+}
+
+# Command line for a Kafka CLI class, in TOOL_ARGV. Small heap and C1-only JIT:
+# these JVMs live for seconds.
+tool_argv() {
+  fetch
+  TOOL_ARGV=("$JAVA" -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1
+    -Dlog4j2.configurationFile="$(tools_log_config)" -cp "$LIBS/*" "$@")
+}
+
+run_tool() {
+  tool_argv "$@"
+  "${TOOL_ARGV[@]}"
+}
+
+require_broker() {
+  port_open "$PORT" || die "no broker on $HOST:$PORT (run: $0 start)"
+}
+
+# Refuse to delete a directory this script did not create (e.g. a typo'd KAFKA_STATE_DIR).
+wipe_state_dir() {
+  [[ -n "$STATE_DIR" && "$STATE_DIR" != "/" && "$STATE_DIR" != "$HOME" ]] ||
+    die "refusing to use '$STATE_DIR' as state dir"
+  if [[ -d "$STATE_DIR" && ! -f "$MARKER" ]] && [[ -n "$(ls -A "$STATE_DIR")" ]]; then
+    die "$STATE_DIR is not empty and was not created by kafka.sh; refusing to wipe it"
+  fi
+  rm -rf "$STATE_DIR"
+}
+
+write_config() {
+  cat >"$CONFIG" <<EOF
+# Written by e2e/kafka.sh: single-node KRaft broker for tests; all data is throwaway.
+process.roles=broker,controller
+node.id=1
+# Static quorum: one voter, so a plain 'storage format' is enough.
+controller.quorum.voters=1@$HOST:$CONTROLLER_PORT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listeners=PLAINTEXT://$HOST:$PORT,CONTROLLER://$HOST:$CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://$HOST:$PORT,CONTROLLER://$HOST:$CONTROLLER_PORT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs=$STATE_DIR/data
+num.partitions=$NUM_PARTITIONS
+auto.create.topics.enable=true
+# One node: every internal topic must have replication factor 1.
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+# Defaults are 50 partitions each; creating them makes the first group join slow.
+offsets.topic.num.partitions=1
+transaction.state.log.num.partitions=1
+share.coordinator.state.topic.num.partitions=1
+# Consumers in tests should not wait 3 s for a rebalance.
+group.initial.rebalance.delay.ms=0
+EOF
+  cat >"$STATE_DIR/log4j2.properties" <<'EOF'
+# Broker logs go to stdout, which kafka.sh redirects to server.log in the state dir.
+status = error
+appender.out.type = Console
+appender.out.name = out
+appender.out.layout.type = PatternLayout
+appender.out.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = info
+rootLogger.appenderRef.out.ref = out
+# Per-request and state-change chatter is useless for tests.
+logger.request.name = kafka.request.logger
+logger.request.level = warn
+logger.state.name = state.change.logger
+logger.state.level = warn
+EOF
+}
+
+# A Kafka Uuid is 16 random bytes in unpadded base64url; like Kafka's own
+# random-uuid, avoid a leading '-' that CLI parsers would take for an option.
+cluster_id() {
+  local id
+  while :; do
+    id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+    [[ "$id" != -* ]] && break
+  done
+  echo "$id"
+}
+
+log_tail() {
+  log "last lines of $LOG_FILE:"
+  tail -n 40 "$LOG_FILE" >&2 2>/dev/null || true
+}
+
+# Ready = process alive, port open, startup logged, and a real metadata round trip.
+# Returns non-zero (after printing why and the log tail) so the caller can clean up.
+wait_ready() {
+  local pid="$1" deadline=$((SECONDS + START_TIMEOUT)) left
+  until port_open "$PORT" && grep -q 'Kafka Server started' "$LOG_FILE" 2>/dev/null; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      log_tail
+      log "error: broker (pid $pid) exited during startup"
+      return 1
+    fi
+    if ((SECONDS >= deadline)); then
+      log_tail
+      log "error: broker not ready after ${START_TIMEOUT}s"
+      return 1
+    fi
+    sleep 0.5
+  done
+  # TopicCommand sends Metadata/ListTopics through the PLAINTEXT listener.
+  left=$((deadline - SECONDS))
+  ((left < 10)) && left=10
+  tool_argv org.apache.kafka.tools.TopicCommand --bootstrap-server "$HOST:$PORT" --list
+  if ! timeout "$left" "${TOOL_ARGV[@]}" >/dev/null; then
+    log_tail
+    log "error: broker on $HOST:$PORT does not answer metadata requests"
+    return 1
+  fi
+}
+
+# Serialise start/stop per state dir; the lock file sits beside it so wiping keeps it.
+lock_state_dir() {
+  mkdir -p "$(dirname "$STATE_DIR")"
+  exec 9>"$STATE_DIR.lock"
+  flock -w 180 9 || die "timed out waiting for another kafka.sh on $STATE_DIR"
+}
+
+cmd_start() {
+  local pid p t0=$SECONDS heap
+  if ! is_uint "$PORT" || ! is_uint "$CONTROLLER_PORT"; then
+    die "KAFKA_PORT and KAFKA_CONTROLLER_PORT must be numbers"
+  fi
+  [[ "$PORT" != "$CONTROLLER_PORT" ]] || die "KAFKA_PORT and KAFKA_CONTROLLER_PORT must differ"
+
+  if pid="$(running_pid)"; then
+    p="$(configured_port)"
+    [[ "$p" == "$PORT" ]] || die "$STATE_DIR is used by a broker on port $p (pid $pid)"
+    # A start that was interrupted may have left it booting: report once it serves.
+    wait_ready "$pid" || die "broker (pid $pid) is running but not serving; try: $0 stop"
+    log "already running: Kafka $VERSION on $HOST:$PORT (pid $pid)"
+    return 0
+  fi
+  for p in "$PORT" "$CONTROLLER_PORT"; do
+    if port_open "$p"; then
+      die "port $HOST:$p is in use by another process (not a broker started by kafka.sh in $STATE_DIR); choose KAFKA_PORT/KAFKA_CONTROLLER_PORT"
+    fi
+  done
+
+  check_java
+  fetch
+  wipe_state_dir
+  mkdir -p "$STATE_DIR/data"
+  touch "$MARKER"
+  write_config
+
+  # Format KRaft storage (meta.properties + bootstrap checkpoint) for a fresh cluster.
+  if ! run_tool kafka.tools.StorageTool format -t "$(cluster_id)" -c "$CONFIG" \
+      >"$STATE_DIR/format.log" 2>&1; then
+    cat "$STATE_DIR/format.log" >&2
+    die "kafka-storage format failed"
+  fi
+
+  read -ra heap <<<"$HEAP_OPTS"
+  # setsid: a Ctrl-C in the caller's terminal must not kill the detached broker.
+  # 9>&-: the broker must not inherit the start/stop lock, or it would hold it forever.
+  setsid "$JAVA" "${heap[@]}" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
+    -Dlog4j2.configurationFile="$STATE_DIR/log4j2.properties" \
+    -cp "$LIBS/*" kafka.Kafka "$CONFIG" </dev/null >"$LOG_FILE" 2>&1 9>&- &
+  pid=$!
+  echo "$pid" >"$PID_FILE"
+
+  if ! wait_ready "$pid"; then
+    # Do not leave a half-started broker behind; keep the log for post-mortems.
+    kill -KILL "$pid" 2>/dev/null || true
+    die "start failed; state and log kept in $STATE_DIR"
+  fi
+  log "started Kafka $VERSION on $HOST:$PORT (pid $pid, $((SECONDS - t0))s, log $LOG_FILE)"
+}
+
+cmd_stop() {
+  local pid i
+  if pid="$(running_pid)"; then
+    kill -TERM "$pid" 2>/dev/null || true
+    # Controlled shutdown of a combined node normally takes a few seconds.
+    for ((i = 0; i < 60; i++)); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.5
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+      log "broker (pid $pid) ignored SIGTERM for 30s; sending SIGKILL"
+      kill -KILL "$pid" 2>/dev/null || true
+      while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+    fi
+    log "stopped broker on $HOST:$PORT (pid $pid)"
+  else
+    log "no broker started by kafka.sh is running for $STATE_DIR"
+  fi
+  if [[ -d "$STATE_DIR" ]]; then
+    wipe_state_dir
+  fi
+}
+
+cmd_status() {
+  local pid
+  if pid="$(running_pid)"; then
+    if port_open "$PORT"; then
+      echo "running: Kafka $VERSION on $HOST:$PORT (pid $pid, state $STATE_DIR)"
+      return 0
+    fi
+    echo "starting: pid $pid, $HOST:$PORT not open yet"
+    return 1
+  fi
+  if port_open "$PORT"; then
+    echo "not started by kafka.sh, but $HOST:$PORT is in use by another process"
+  else
+    echo "not running"
+  fi
+  return 1
+}
+
+cmd_create_topic() {
+  local name="${1:-}" partitions="${2:-1}"
+  [[ -n "$name" ]] || usage
+  is_uint "$partitions" || die "PARTITIONS must be a number"
+  require_broker
+  run_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$HOST:$PORT" \
+    --create --if-not-exists --topic "$name" --partitions "$partitions" --replication-factor 1
+}
+
+cmd_produce() {
+  local topic="${1:-}"
+  [[ -n "$topic" ]] || usage
+  shift
+  require_broker
+  run_tool org.apache.kafka.tools.ConsoleProducer --bootstrap-server "$HOST:$PORT" \
+    --topic "$topic" "$@"
+}
+
+cmd_consume() {
+  local topic="${1:-}"
+  [[ -n "$topic" ]] || usage
+  shift
+  require_broker
+  fetch
+  # A formatter config file works on every 4.x; 4.1 lacks --formatter-property and
+  # 4.2+ warns that --property is deprecated.
+  local fmt="$KAFKA_HOME/consume-formatter.properties"
+  printf '%s=true\n' print.timestamp print.partition print.offset print.headers print.key >"$fmt.$$"
+  mv -f "$fmt.$$" "$fmt"
+  run_tool org.apache.kafka.tools.consumer.ConsoleConsumer --bootstrap-server "$HOST:$PORT" \
+    --topic "$topic" --from-beginning --formatter-config "$fmt" "$@"
+}
+
+main() {
+  local cmd="${1:-}"
+  [[ $# -gt 0 ]] && shift
+  case "$cmd" in
+    start)
+      lock_state_dir
+      cmd_start
+      ;;
+    stop)
+      lock_state_dir
+      cmd_stop
+      ;;
+    status) cmd_status ;;
+    env) echo "KAFKA_BOOTSTRAP=$HOST:$PORT" ;;
+    create-topic) cmd_create_topic "$@" ;;
+    produce) cmd_produce "$@" ;;
+    consume) cmd_consume "$@" ;;
+    *) usage ;;
+  esac
+}
+
+main "$@"

@@ -1,0 +1,653 @@
+package filter
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"log/slog"
+	"net"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	xdstype "github.com/cncf/xds/go/xds/type/v3"
+	"github.com/envoyproxy/envoy/contrib/golang/common/go/api"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/kafka-upstream/envoy-kafka-upstream/config"
+	"github.com/kafka-upstream/envoy-kafka-upstream/filter/filtertest"
+)
+
+const (
+	topic = "events"
+	// wait bounds every wait on the filter's goroutine or on Kafka; the
+	// tests normally finish far sooner.
+	wait = 10 * time.Second
+
+	sentBody = `{"message":"message sent"}`
+)
+
+// newCluster starts a one-broker kfake cluster with the topic "events"
+// (one partition), closed when the test ends.
+func newCluster(t *testing.T) *kfake.Cluster {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, topic))
+	if err != nil {
+		t.Fatalf("starting kfake: %v", err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// typedStruct wraps fields as Envoy hands a static plugin_config to Parse:
+// an Any of xds.type.v3.TypedStruct whose value is a Struct.
+func typedStruct(t *testing.T, typeURL string, fields map[string]any) *anypb.Any {
+	t.Helper()
+	value, err := structpb.NewStruct(fields)
+	if err != nil {
+		t.Fatalf("building the struct: %v", err)
+	}
+	a, err := anypb.New(&xdstype.TypedStruct{TypeUrl: typeURL, Value: value})
+	if err != nil {
+		t.Fatalf("building the Any: %v", err)
+	}
+	return a
+}
+
+// parseConfig builds a filter config through Parser.Parse, the way Envoy
+// loads a filter-level plugin_config, and destroys it when the test ends.
+// The pipeline logs to the returned recorder.
+func parseConfig(t *testing.T, fields map[string]any) (*filterConfig, *filtertest.SlogRecorder) {
+	t.Helper()
+	filtertest.InstallLogger()
+	rec, log := filtertest.NewSlogRecorder()
+	parser := &Parser{NewLogger: func() *slog.Logger { return log }}
+	cfg, err := parser.Parse(typedStruct(t, config.TypeURL, fields), &filtertest.ConfigCallbacks{})
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	fc, ok := cfg.(*filterConfig)
+	if !ok {
+		t.Fatalf("Parse returned %T, want *filterConfig", cfg)
+	}
+	var _ api.Config = fc // Envoy calls Destroy when xDS drops the config
+	t.Cleanup(func() {
+		fc.Destroy()
+		// Destroy closes the producer in the background; closing it again
+		// waits for that, so no writer outlives its test.
+		fc.pipeline.Close()
+	})
+	return fc, rec
+}
+
+// kafkaConfig is the config for cluster c, plus extra fields.
+func kafkaConfig(c *kfake.Cluster, extra map[string]any) map[string]any {
+	var brokers []any
+	for _, a := range c.ListenAddrs() {
+		brokers = append(brokers, a)
+	}
+	fields := map[string]any{"bootstrap_servers": brokers, "topic": topic}
+	for k, v := range extra {
+		fields[k] = v
+	}
+	return fields
+}
+
+// allFlags forwards method, uri, headers and body.
+var allFlags = map[string]any{
+	"forward_method": true, "forward_uri": true, "forward_headers": true, "forward_body": true,
+}
+
+// stream is one HTTP stream through the filter.
+type stream struct {
+	f  api.StreamFilter
+	cb *filtertest.Callbacks
+}
+
+func newStream(cfg *filterConfig) *stream {
+	cb := filtertest.NewCallbacks()
+	return &stream{f: Factory(cfg, cb), cb: cb}
+}
+
+// send drives the filter as Envoy does for a request without trailers:
+// DecodeHeaders, then, when a body follows, the whole body in one DecodeData
+// (DecodeHeaders returned StopAndBuffer). A nil body means a bodyless
+// request (endStream on the headers).
+func (s *stream) send(t *testing.T, h *filtertest.Headers, body []byte) {
+	t.Helper()
+	if body == nil {
+		if got := s.f.DecodeHeaders(h, true); got != api.Running {
+			t.Fatalf("DecodeHeaders(endStream=true) = %d, want Running (%d)", got, api.Running)
+		}
+		return
+	}
+	if got := s.f.DecodeHeaders(h, false); got != api.StopAndBuffer {
+		t.Fatalf("DecodeHeaders(endStream=false) = %d, want StopAndBuffer (%d)", got, api.StopAndBuffer)
+	}
+	if got := s.f.DecodeData(filtertest.NewBuffer(body), true); got != api.Running {
+		t.Fatalf("DecodeData(endStream=true) = %d, want Running (%d)", got, api.Running)
+	}
+}
+
+// finish awaits the reply and the end of the filter's goroutine, checks
+// that exactly one terminal call was made with the shape every reply has,
+// and ends the stream as Envoy does after a local reply.
+func (s *stream) finish(t *testing.T) filtertest.LocalReply {
+	t.Helper()
+	reply := s.cb.WaitReply(t, wait)
+	if e := s.cb.WaitRecovered(t, wait); e != nil {
+		t.Fatalf("the filter's goroutine panicked: %v", e)
+	}
+	s.cb.RequireOneTerminal(t)
+	checkReplyShape(t, reply)
+	filtertest.DestroyStream(s.f, s.cb, api.Normal)
+	return reply
+}
+
+// checkReplyShape checks what every reply of the filter carries: a JSON
+// content-type, grpc status -1 (plain HTTP) and details usable in
+// %RESPONSE_CODE_DETAILS%.
+func checkReplyShape(t *testing.T, r filtertest.LocalReply) {
+	t.Helper()
+	if len(r.Headers) != 1 || len(r.Headers["content-type"]) != 1 || r.Headers["content-type"][0] != "application/json" {
+		t.Errorf("reply headers = %v, want exactly content-type: application/json", r.Headers)
+	}
+	if r.GrpcStatus != -1 {
+		t.Errorf("reply grpc status = %d, want -1", r.GrpcStatus)
+	}
+	if r.Details == "" || strings.ContainsAny(r.Details, " \t\r\n") {
+		t.Errorf("reply details = %q, want non-empty without spaces or newlines", r.Details)
+	}
+}
+
+func expectReply(t *testing.T, got filtertest.LocalReply, status int, body, details string) {
+	t.Helper()
+	if got.Status != status || got.Body != body || got.Details != details {
+		t.Errorf("reply = %d %s (details %q)\nwant    %d %s (details %q)", got.Status, got.Body, got.Details, status, body, details)
+	}
+}
+
+// readValues consumes exactly n records from the start of the topic with
+// franz-go and returns their values; it also requires the high watermark
+// to be n, so no record is left unread.
+func readValues(t *testing.T, c *kfake.Cluster, n int) []string {
+	t.Helper()
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(c.ListenAddrs()...),
+		kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+	)
+	if err != nil {
+		t.Fatalf("kgo client: %v", err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	var values []string
+	for len(values) < n {
+		fetches := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read %d of %d records before %s: %q", len(values), n, wait, values)
+		}
+		fetches.EachError(func(topic string, p int32, err error) {
+			t.Fatalf("fetching %s/%d: %v", topic, p, err)
+		})
+		fetches.EachRecord(func(r *kgo.Record) {
+			if r.Key != nil {
+				t.Errorf("record key = %q, want none", r.Key)
+			}
+			values = append(values, string(r.Value))
+		})
+	}
+	if hw := highWatermark(t, c); hw != int64(n) {
+		t.Fatalf("high watermark = %d, want %d", hw, n)
+	}
+	return values
+}
+
+func highWatermark(t *testing.T, c *kfake.Cluster) int64 {
+	t.Helper()
+	p := c.PartitionInfo(topic, 0)
+	if p == nil {
+		t.Fatalf("topic %s partition 0 does not exist", topic)
+	}
+	return p.HighWatermark
+}
+
+// holdProduce makes the cluster hold every produce request, as a broker
+// that hangs: no response comes until the test ends, when the held
+// requests are let through so that closing the producer does not wait out
+// kafka-go's retries. Call it after building the producer (cleanups run
+// last-in first-out). A receive on the returned channel means a produce
+// request reached the broker.
+func holdProduce(t *testing.T, c *kfake.Cluster) <-chan struct{} {
+	arrived := make(chan struct{}, 1)
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		select {
+		case arrived <- struct{}{}:
+		default:
+		}
+		c.SleepControl(func() { <-release })
+		return nil, nil, false // then let the cluster handle it
+	})
+	return arrived
+}
+
+func TestBodylessGETIsPublishedWithDefaultFlags(t *testing.T) {
+	c := newCluster(t)
+	cfg, _ := parseConfig(t, kafkaConfig(c, nil))
+
+	s := newStream(cfg)
+	s.send(t, filtertest.NewHeaders(":method", "GET", ":path", "/x?a=1", ":authority", "example.com", ":scheme", "http"), nil)
+	expectReply(t, s.finish(t), 200, sentBody, "kafka_upstream_sent")
+
+	// No content type: the (empty) body counts as binary, as in Kong.
+	want := `{"body":"","body_args":{},"body_base64":true}`
+	if got := readValues(t, c, 1); got[0] != want {
+		t.Errorf("record value =\n%s\nwant\n%s", got[0], want)
+	}
+}
+
+func TestBodiesArePublishedAsKongEnvelopes(t *testing.T) {
+	multipartText := "--XyZ\r\n" +
+		"Content-Disposition: form-data; name=\"field\"\r\n\r\n" +
+		"value 1\r\n" +
+		"--XyZ\r\n" +
+		"Content-Disposition: form-data; name=\"field\"\r\n\r\n" +
+		"v2\r\n" +
+		"--XyZ--\r\n"
+	multipartBinary := "--XyZ\r\n" +
+		"Content-Disposition: form-data; name=\"field\"\r\n\r\n" +
+		"value\r\n" +
+		"--XyZ\r\n" +
+		"Content-Disposition: form-data; name=\"file\"; filename=\"a.bin\"\r\n" +
+		"Content-Type: application/octet-stream\r\n\r\n" +
+		"\xff\xfe\x00\r\n" +
+		"--XyZ--\r\n"
+	binary := []byte{0x00, 0x01, 0xfe, 0xff, 0xfb}
+
+	tests := []struct {
+		name    string
+		flags   map[string]any
+		headers []string
+		body    []byte
+		want    string
+	}{
+		{
+			name:  "json with every forward flag",
+			flags: allFlags,
+			headers: []string{":method", "POST", ":path", "/path?a=1&a=2&flag", ":authority", "example.com",
+				":scheme", "https", "content-type", "application/json", "x-multi", "1", "x-multi", "2"},
+			body: []byte(`{"k": [1, 2.50, "x"], "s": "<&>"}`),
+			want: `{"method":"POST","uri":"/path?a=1&a=2&flag","uri_args":{"a":["1","2"],"flag":true},` +
+				`"headers":{"content-type":"application/json","host":"example.com","x-multi":["1","2"]},` +
+				`"body":"{\"k\": [1, 2.50, \"x\"], \"s\": \"<&>\"}","body_args":{"k":[1,2.50,"x"],"s":"<&>"}}`,
+		},
+		{
+			name:    "form-urlencoded",
+			headers: []string{":method", "POST", ":path", "/form", "content-type", "application/x-www-form-urlencoded"},
+			body:    []byte("name=J%C3%B6rg+K&tag=a&tag=b&empty=&flag"),
+			want: `{"body":"name=J%C3%B6rg+K&tag=a&tag=b&empty=&flag",` +
+				`"body_args":{"empty":"","flag":true,"name":"Jörg K","tag":["a","b"]}}`,
+		},
+		{
+			name:    "multipart with text fields",
+			headers: []string{":method", "POST", ":path", "/upload", "content-type", `multipart/form-data; boundary=XyZ`},
+			body:    []byte(multipartText),
+			want: `{"body":"--XyZ\r\nContent-Disposition: form-data; name=\"field\"\r\n\r\nvalue 1\r\n` +
+				`--XyZ\r\nContent-Disposition: form-data; name=\"field\"\r\n\r\nv2\r\n--XyZ--\r\n",` +
+				`"body_args":{"field":["value 1","v2"]}}`,
+		},
+		{
+			name:    "multipart with a binary file",
+			headers: []string{":method", "POST", ":path", "/upload", "content-type", `multipart/form-data; boundary="XyZ"`},
+			body:    []byte(multipartBinary),
+			// The body is not UTF-8, so it goes base64; the binary part is
+			// left out of body_args.
+			want: `{"body":"` + base64.StdEncoding.EncodeToString([]byte(multipartBinary)) + `",` +
+				`"body_args":{"field":"value"},"body_base64":true}`,
+		},
+		{
+			name:    "text/plain with a charset stays text",
+			headers: []string{":method", "PUT", ":path", "/t", "content-type", "text/plain; charset=utf-8"},
+			body:    []byte("héllo <world> & \"co\"\n"),
+			want:    `{"body":"héllo <world> & \"co\"\n","body_args":{}}`,
+		},
+		{
+			name:    "octet-stream goes base64",
+			headers: []string{":method", "POST", ":path", "/b", "content-type", "application/octet-stream"},
+			body:    binary,
+			want:    `{"body":"AAH+//s=","body_args":{},"body_base64":true}`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newCluster(t)
+			cfg, _ := parseConfig(t, kafkaConfig(c, tt.flags))
+
+			s := newStream(cfg)
+			s.send(t, filtertest.NewHeaders(tt.headers...), tt.body)
+			expectReply(t, s.finish(t), 200, sentBody, "kafka_upstream_sent")
+
+			if got := readValues(t, c, 1); got[0] != tt.want {
+				t.Errorf("record value =\n%s\nwant\n%s", got[0], tt.want)
+			}
+		})
+	}
+}
+
+func TestInvalidBodiesAreRejectedWith400AndNotPublished(t *testing.T) {
+	tests := []struct {
+		name        string
+		contentType string
+		body        string
+		want        string
+	}{
+		{"truncated JSON", "application/json", `{"a":`,
+			`{"message":"Bad Request","error":"body is not valid application/json: unexpected end of JSON input"}`},
+		{"+json with a trailing comma", "application/cloudevents+json; charset=utf-8", `{"a":1,}`,
+			`{"message":"Bad Request","error":"body is not valid application/cloudevents+json: invalid character '}' looking for beginning of object key string"}`},
+		{"JSON not in UTF-8", "application/json", "\"\xff\"",
+			`{"message":"Bad Request","error":"body is not valid application/json: not UTF-8"}`},
+		{"form with a bad escape", "application/x-www-form-urlencoded", "a=%zz",
+			`{"message":"Bad Request","error":"body is not valid application/x-www-form-urlencoded: invalid URL escape \"%zz\""}`},
+		{"multipart without boundary", "multipart/form-data", "--x--",
+			`{"message":"Bad Request","error":"body is not valid multipart/form-data: content-type has no boundary parameter"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newCluster(t)
+			cfg, _ := parseConfig(t, kafkaConfig(c, nil))
+
+			s := newStream(cfg)
+			s.send(t, filtertest.NewHeaders(":method", "POST", ":path", "/", "content-type", tt.contentType), []byte(tt.body))
+			expectReply(t, s.finish(t), 400, tt.want, "kafka_upstream_bad_body")
+			// The encoder refused it before anything was handed to Kafka,
+			// so nothing can still be on its way.
+			if hw := highWatermark(t, c); hw != 0 {
+				t.Errorf("high watermark = %d, want 0: nothing may be published", hw)
+			}
+		})
+	}
+}
+
+// A broker that refuses connections fails the dial at once; kafka-go does
+// not retry it within the request, so the answer is a 502 well before
+// produce_timeout, not a 504.
+func TestUnreachableKafkaAnswers502(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nothing listens there any more
+
+	cfg, logs := parseConfig(t, map[string]any{
+		"bootstrap_servers": []any{addr}, "topic": topic, "produce_timeout": "2s",
+	})
+	s := newStream(cfg)
+	start := time.Now()
+	s.send(t, filtertest.NewHeaders(":method", "GET", ":path", "/"), nil)
+	expectReply(t, s.finish(t), 502,
+		`{"message":"Bad Gateway","error":"could not send message to topic"}`,
+		"kafka_upstream_produce_failed")
+	if elapsed := time.Since(start); elapsed >= 2*time.Second {
+		t.Errorf("took %s, want an answer before produce_timeout (2s)", elapsed)
+	}
+	// The cause goes to the log, not to the client.
+	wantLog := "ERROR publishing to kafka failed topic=events error=dial tcp " + addr + ": connect: connection refused"
+	if lines := logs.Lines(); len(lines) != 1 || lines[0] != wantLog {
+		t.Errorf("pipeline log = %q, want [%q]", lines, wantLog)
+	}
+}
+
+func TestProduceTimeoutAnswers504(t *testing.T) {
+	c := newCluster(t)
+	cfg, _ := parseConfig(t, kafkaConfig(c, map[string]any{"produce_timeout": "0.3s"}))
+	held := holdProduce(t, c)
+
+	s := newStream(cfg)
+	start := time.Now()
+	s.send(t, filtertest.NewHeaders(":method", "GET", ":path", "/"), nil)
+	reply := s.finish(t)
+	elapsed := time.Since(start)
+	expectReply(t, reply, 504,
+		`{"message":"Gateway Timeout","error":"no acknowledgement from Kafka within 300ms"}`,
+		"kafka_upstream_produce_timeout")
+	select {
+	case <-held:
+	default:
+		t.Error("the produce request never reached the broker")
+	}
+	if elapsed < 300*time.Millisecond {
+		t.Errorf("answered after %s, before produce_timeout", elapsed)
+	}
+}
+
+func TestRecordTooLargeAnswers413(t *testing.T) {
+	c := newCluster(t)
+	cfg, _ := parseConfig(t, kafkaConfig(c, map[string]any{"batching": map[string]any{"bytes": 100}}))
+
+	s := newStream(cfg)
+	s.send(t, filtertest.NewHeaders(":method", "POST", ":path", "/", "content-type", "text/plain"),
+		[]byte(strings.Repeat("x", 200)))
+	expectReply(t, s.finish(t), 413,
+		`{"message":"Request Entity Too Large","error":"the Kafka record is larger than the 100 bytes allowed"}`,
+		"kafka_upstream_record_too_large")
+	if hw := highWatermark(t, c); hw != 0 {
+		t.Errorf("high watermark = %d, want 0", hw)
+	}
+}
+
+// publishGoroutine is how the filter's goroutine shows in a stack dump.
+const publishGoroutine = "filter.(*streamFilter).publish.func1"
+
+// waitGoroutineGone polls the stacks of all goroutines until none runs fn.
+func waitGoroutineGone(t *testing.T, fn string) {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if !strings.Contains(string(buf[:n]), fn) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a goroutine still runs %s after %s:\n%s", fn, wait, buf[:n])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestStreamDestroyedWhilePublishingMakesNoCall(t *testing.T) {
+	c := newCluster(t)
+	cfg, _ := parseConfig(t, kafkaConfig(c, nil)) // produce_timeout 10s
+	held := holdProduce(t, c)
+
+	s := newStream(cfg)
+	s.send(t, filtertest.NewHeaders(":method", "GET", ":path", "/"), nil)
+	select {
+	case <-held:
+	case <-time.After(wait):
+		t.Fatal("the produce request never reached the broker")
+	}
+
+	// The client resets the stream: Envoy marks the filter destroyed, then
+	// calls OnDestroy on the worker thread.
+	filtertest.DestroyStream(s.f, s.cb, api.Terminate)
+
+	if e := s.cb.WaitRecovered(t, wait); e != nil {
+		t.Fatalf("the filter's goroutine panicked: %v", e)
+	}
+	if n := s.cb.TerminalCalls(); n != 0 {
+		t.Errorf("%d terminal calls after OnDestroy (%v), want none", n, s.cb.Calls())
+	}
+	if p := s.cb.Panics(); len(p) != 0 {
+		t.Errorf("panics %v, want none", p)
+	}
+	waitGoroutineGone(t, publishGoroutine)
+}
+
+func TestTrailersStillGiveOneReply(t *testing.T) {
+	t.Run("body then trailers", func(t *testing.T) {
+		c := newCluster(t)
+		cfg, _ := parseConfig(t, kafkaConfig(c, nil))
+
+		s := newStream(cfg)
+		h := filtertest.NewHeaders(":method", "POST", ":path", "/grpc", "content-type", "text/plain")
+		if got := s.f.DecodeHeaders(h, false); got != api.StopAndBuffer {
+			t.Fatalf("DecodeHeaders = %d, want StopAndBuffer", got)
+		}
+		// With trailers, Envoy passes the whole body with endStream=false,
+		// then the trailers.
+		if got := s.f.DecodeData(filtertest.NewBufferString("hello"), false); got != api.Running {
+			t.Fatalf("DecodeData(endStream=false) = %d, want Running", got)
+		}
+		if got := s.f.DecodeTrailers(filtertest.NewHeaders("grpc-timeout", "1S")); got != api.Running {
+			t.Fatalf("DecodeTrailers = %d, want Running", got)
+		}
+		expectReply(t, s.finish(t), 200, sentBody, "kafka_upstream_sent")
+		if got := readValues(t, c, 1); got[0] != `{"body":"hello","body_args":{}}` {
+			t.Errorf("record value = %s", got[0])
+		}
+	})
+	t.Run("trailers without a body", func(t *testing.T) {
+		c := newCluster(t)
+		cfg, _ := parseConfig(t, kafkaConfig(c, nil))
+
+		s := newStream(cfg)
+		h := filtertest.NewHeaders(":method", "POST", ":path", "/", "content-type", "text/plain")
+		if got := s.f.DecodeHeaders(h, false); got != api.StopAndBuffer {
+			t.Fatalf("DecodeHeaders = %d, want StopAndBuffer", got)
+		}
+		if got := s.f.DecodeTrailers(filtertest.NewHeaders("x-checksum", "0")); got != api.Running {
+			t.Fatalf("DecodeTrailers = %d, want Running", got)
+		}
+		expectReply(t, s.finish(t), 200, sentBody, "kafka_upstream_sent")
+		if got := readValues(t, c, 1); got[0] != `{"body":"","body_args":{}}` {
+			t.Errorf("record value = %s", got[0])
+		}
+	})
+}
+
+func TestPanicInThePipelineAnswers500(t *testing.T) {
+	filtertest.InstallLogger()
+	// No pipeline: Handle dereferences nil in the filter's goroutine.
+	cb := filtertest.NewCallbacks()
+	f := Factory(&filterConfig{}, cb)
+	if got := f.DecodeHeaders(filtertest.NewHeaders(":method", "GET", ":path", "/"), true); got != api.Running {
+		t.Fatalf("DecodeHeaders = %d, want Running", got)
+	}
+	reply := cb.WaitReply(t, wait)
+	if reply.Status != 500 || reply.Body != filtertest.PanicReplyBody || reply.Panic == nil {
+		t.Errorf("reply = %+v, want the SDK's 500 for a panic", reply)
+	}
+	e := cb.WaitRecovered(t, wait)
+	var rerr runtime.Error
+	if err, ok := e.(error); !ok || !errors.As(err, &rerr) {
+		t.Errorf("recovered %v (%T), want a runtime error", e, e)
+	}
+	if n := cb.TerminalCalls(); n != 1 {
+		t.Errorf("%d terminal calls, want 1", n)
+	}
+	filtertest.DestroyStream(f, cb, api.Normal)
+}
+
+func TestMergePicksTheMostSpecificConfig(t *testing.T) {
+	p := &Parser{}
+	parent, child := &filterConfig{}, &filterConfig{}
+	if got := p.Merge(parent, child); got != child {
+		t.Errorf("Merge(parent, child) = %p, want the child %p", got, child)
+	}
+	if got := p.Merge(parent, nil); got != parent {
+		t.Errorf("Merge(parent, nil) = %p, want the parent %p", got, parent)
+	}
+	if got := p.Merge(nil, child); got != child {
+		t.Errorf("Merge(nil, child) = %p, want the child %p", got, child)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	filtertest.InstallLogger()
+	structAny, err := anypb.New(&structpb.Struct{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		any  *anypb.Any
+		want string
+	}{
+		{"no plugin_config", nil,
+			"plugin_config: missing; expected a TypedStruct with type_url type.googleapis.com/kafkaupstream.v1.Config"},
+		{"not a TypedStruct", structAny,
+			`plugin_config: unsupported type "type.googleapis.com/google.protobuf.Struct"; expected "type.googleapis.com/xds.type.v3.TypedStruct" or "type.googleapis.com/kafkaupstream.v1.Config"`},
+		{"TypedStruct of another type", typedStruct(t, "type.googleapis.com/other.v1.Config", map[string]any{}),
+			`plugin_config.type_url: must be "type.googleapis.com/kafkaupstream.v1.Config", got "type.googleapis.com/other.v1.Config"`},
+		{"required fields missing", typedStruct(t, config.TypeURL, map[string]any{}),
+			"bootstrap_servers: must not be empty; topic: must not be empty"},
+		{"unknown field", typedStruct(t, config.TypeURL, map[string]any{"bootstrap_servers": []any{"k:9092"}, "topic": "t", "topc": "t"}),
+			"topc: unknown field"},
+		{"duration without unit", typedStruct(t, config.TypeURL, map[string]any{"bootstrap_servers": []any{"k:9092"}, "topic": "t", "produce_timeout": "2"}),
+			`produce_timeout: invalid google.protobuf.Duration value "2" (durations are seconds with an "s" suffix, e.g. "0.25s" or "10s")`},
+		{"bad values", typedStruct(t, config.TypeURL, map[string]any{
+			"bootstrap_servers": []any{"nohost"}, "topic": "bad topic!", "required_acks": 2, "produce_timeout": "-1s",
+		}),
+			`bootstrap_servers[0]: "nohost" is not host:port; ` +
+				`topic: "bad topic!" is not a valid Kafka topic name (1 to 249 of a-z A-Z 0-9 . _ -); ` +
+				`required_acks: must be -1 (all), 1 (leader) or 0 (none), got 2; ` +
+				`produce_timeout: must be a positive duration, got -1s`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, cb := range []api.ConfigCallbackHandler{&filtertest.ConfigCallbacks{}, nil} { // filter level, route level
+				cfg, err := (&Parser{}).Parse(tt.any, cb)
+				if err == nil || err.Error() != tt.want {
+					t.Errorf("Parse error = %v\nwant %s", err, tt.want)
+				}
+				if cfg != nil {
+					t.Errorf("Parse returned a config %v with its error", cfg)
+				}
+			}
+		})
+	}
+}
+
+func TestParseAcceptsEveryConfigForm(t *testing.T) {
+	filtertest.InstallLogger()
+	fields := map[string]any{"bootstrap_servers": []any{"127.0.0.1:9092"}, "topic": "t", "forward_method": true}
+	direct, err := anypb.New(&config.Config{BootstrapServers: []string{"127.0.0.1:9092"}, Topic: "t", ForwardMethod: ptr(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	forms := map[string]*anypb.Any{
+		"xds TypedStruct":  typedStruct(t, config.TypeURL, fields),
+		"udpa TypedStruct": {TypeUrl: "type.googleapis.com/udpa.type.v1.TypedStruct", Value: typedStruct(t, config.TypeURL, fields).Value},
+		"Config message":   direct,
+	}
+	for name, a := range forms {
+		t.Run(name, func(t *testing.T) {
+			cfg, err := (&Parser{}).Parse(a, nil)
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			fc := cfg.(*filterConfig)
+			t.Cleanup(fc.Destroy)
+			s := fc.pipeline.Settings()
+			want := config.Forward{Method: true, Body: true}
+			if s.Topic != "t" || len(s.Brokers) != 1 || s.Brokers[0] != "127.0.0.1:9092" || s.Forward != want {
+				t.Errorf("settings = %+v", s)
+			}
+		})
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

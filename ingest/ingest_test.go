@@ -1,0 +1,283 @@
+package ingest
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/kafka-upstream/envoy-kafka-upstream/config"
+	"github.com/kafka-upstream/envoy-kafka-upstream/encoder"
+)
+
+const (
+	topic = "events"
+	wait  = 10 * time.Second
+)
+
+// logLines is a slog.Handler keeping "LEVEL message key=value …" lines.
+type logLines struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *logLines) Enabled(context.Context, slog.Level) bool { return true }
+func (l *logLines) WithAttrs([]slog.Attr) slog.Handler       { panic("not used by the pipeline") }
+func (l *logLines) WithGroup(string) slog.Handler            { panic("not used by the pipeline") }
+func (l *logLines) Handle(_ context.Context, r slog.Record) error {
+	var b strings.Builder
+	b.WriteString(r.Level.String() + " " + r.Message)
+	r.Attrs(func(a slog.Attr) bool {
+		b.WriteString(" " + a.Key + "=" + a.Value.String())
+		return true
+	})
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, b.String())
+	return nil
+}
+
+func (l *logLines) get() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.lines...)
+}
+
+func newCluster(t *testing.T) *kfake.Cluster {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, topic))
+	if err != nil {
+		t.Fatalf("starting kfake: %v", err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// newPipeline resolves cfg (bootstrap_servers and topic filled in when
+// empty) and builds a pipeline logging to the returned lines; it is closed
+// when the test ends.
+func newPipeline(t *testing.T, brokers []string, cfg *config.Config) (*Pipeline, *logLines) {
+	t.Helper()
+	if cfg == nil {
+		cfg = &config.Config{}
+	}
+	if cfg.BootstrapServers == nil {
+		cfg.BootstrapServers = brokers
+	}
+	if cfg.Topic == "" {
+		cfg.Topic = topic
+	}
+	s, err := config.Resolve(cfg)
+	if err != nil {
+		t.Fatalf("Resolve: %v", err)
+	}
+	logs := &logLines{}
+	p := New(s, slog.New(logs))
+	t.Cleanup(func() { p.Close() })
+	return p, logs
+}
+
+func request(contentType, body string) *encoder.Request {
+	hs := []encoder.Header{{Name: ":method", Value: "POST"}, {Name: ":path", Value: "/"}}
+	if contentType != "" {
+		hs = append(hs, encoder.Header{Name: "content-type", Value: contentType})
+	}
+	return &encoder.Request{Headers: hs, Body: []byte(body)}
+}
+
+func expect(t *testing.T, got Reply, status int, body, details string) {
+	t.Helper()
+	if got.Status != status || string(got.Body) != body || got.Details != details {
+		t.Errorf("reply = %d %s (details %q)\nwant    %d %s (details %q)", got.Status, got.Body, got.Details, status, body, details)
+	}
+}
+
+func highWatermark(t *testing.T, c *kfake.Cluster) int64 {
+	t.Helper()
+	p := c.PartitionInfo(topic, 0)
+	if p == nil {
+		t.Fatalf("%s/0 does not exist", topic)
+	}
+	return p.HighWatermark
+}
+
+// holdProduce makes the cluster hold every produce request, as a broker
+// that hangs, until release is called or the test ends; then the held
+// requests are handled normally, so that closing the producer does not
+// wait out kafka-go's retries. Call it after building the producer
+// (cleanups run last-in first-out). A receive on arrived means a produce
+// request reached the broker.
+func holdProduce(t *testing.T, c *kfake.Cluster) (arrived <-chan struct{}, release func()) {
+	in := make(chan struct{}, 1)
+	held := make(chan struct{})
+	var once sync.Once
+	release = func() { once.Do(func() { close(held) }) }
+	t.Cleanup(release)
+	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		select {
+		case in <- struct{}{}:
+		default:
+		}
+		c.SleepControl(func() { <-held })
+		return nil, nil, false // then let the cluster handle it
+	})
+	return in, release
+}
+
+func TestHandlePublishesAndAnswers200(t *testing.T) {
+	c := newCluster(t)
+	p, logs := newPipeline(t, c.ListenAddrs(), nil)
+
+	got := p.Handle(context.Background(), request("application/json", `{"a": 1}`))
+	expect(t, got, 200, `{"message":"message sent"}`, "kafka_upstream_sent")
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	var values []string
+	for len(values) == 0 && ctx.Err() == nil {
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) { values = append(values, string(r.Value)) })
+	}
+	want := `{"body":"{\"a\": 1}","body_args":{"a":1}}`
+	if len(values) != 1 || values[0] != want {
+		t.Errorf("records = %q, want [%q]", values, want)
+	}
+	if hw := highWatermark(t, c); hw != 1 {
+		t.Errorf("high watermark = %d, want 1", hw)
+	}
+	if l := logs.get(); len(l) != 0 {
+		t.Errorf("log = %q, want nothing", l)
+	}
+}
+
+func TestHandleFailures(t *testing.T) {
+	t.Run("bad body: 400, nothing published", func(t *testing.T) {
+		c := newCluster(t)
+		p, logs := newPipeline(t, c.ListenAddrs(), nil)
+		got := p.Handle(context.Background(), request("application/x-www-form-urlencoded", "a=%"))
+		expect(t, got, 400,
+			`{"message":"Bad Request","error":"body is not valid application/x-www-form-urlencoded: invalid URL escape \"%\""}`,
+			"kafka_upstream_bad_body")
+		if hw := highWatermark(t, c); hw != 0 {
+			t.Errorf("high watermark = %d, want 0", hw)
+		}
+		if l := logs.get(); len(l) != 0 {
+			t.Errorf("log = %q, want nothing: a client error is not the gateway's", l)
+		}
+	})
+
+	t.Run("record too large: 413", func(t *testing.T) {
+		c := newCluster(t)
+		p, _ := newPipeline(t, c.ListenAddrs(), &config.Config{Batching: &config.Batching{Bytes: 64}})
+		got := p.Handle(context.Background(), request("text/plain", strings.Repeat("y", 64)))
+		expect(t, got, 413,
+			`{"message":"Request Entity Too Large","error":"the Kafka record is larger than the 64 bytes allowed"}`,
+			"kafka_upstream_record_too_large")
+		if hw := highWatermark(t, c); hw != 0 {
+			t.Errorf("high watermark = %d, want 0", hw)
+		}
+	})
+
+	t.Run("no acknowledgement: 504", func(t *testing.T) {
+		c := newCluster(t)
+		p, logs := newPipeline(t, c.ListenAddrs(), &config.Config{ProduceTimeout: durationpb.New(250 * time.Millisecond)})
+		held, release := holdProduce(t, c)
+		got := p.Handle(context.Background(), request("", ""))
+		expect(t, got, 504,
+			`{"message":"Gateway Timeout","error":"no acknowledgement from Kafka within 250ms"}`,
+			"kafka_upstream_produce_timeout")
+		select {
+		case <-held:
+		default:
+			t.Error("the produce request never reached the broker")
+		}
+		// kafka-go's own retries may log too ("WARN kafka: …").
+		if l := logs.get(); len(l) == 0 || !strings.HasPrefix(l[0], "WARN kafka did not acknowledge in time topic=events timeout=250ms error=") {
+			t.Errorf("log = %q, want the pipeline's warning first", l)
+		}
+
+		// At-least-once: kafka-go keeps retrying the batch after the reply,
+		// so a broker that recovers still gets the record nobody awaits.
+		release()
+		deadline := time.Now().Add(wait)
+		for highWatermark(t, c) != 1 {
+			if time.Now().After(deadline) {
+				t.Fatalf("the timed-out record was not written after the broker recovered")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
+
+	t.Run("broker unreachable: 502", func(t *testing.T) {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := l.Addr().String()
+		l.Close()
+		p, logs := newPipeline(t, []string{addr}, &config.Config{ProduceTimeout: durationpb.New(2 * time.Second)})
+		got := p.Handle(context.Background(), request("", ""))
+		expect(t, got, 502, `{"message":"Bad Gateway","error":"could not send message to topic"}`, "kafka_upstream_produce_failed")
+		want := "ERROR publishing to kafka failed topic=events error=dial tcp " + addr + ": connect: connection refused"
+		if l := logs.get(); len(l) != 1 || l[0] != want {
+			t.Errorf("log = %q, want [%q]", l, want)
+		}
+	})
+
+	t.Run("caller gone: 499, for adapters to drop", func(t *testing.T) {
+		c := newCluster(t)
+		p, _ := newPipeline(t, c.ListenAddrs(), nil)
+		held, _ := holdProduce(t, c)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan Reply, 1)
+		go func() { done <- p.Handle(ctx, request("", "")) }()
+		select {
+		case <-held:
+		case <-time.After(wait):
+			t.Fatal("the produce request never reached the broker")
+		}
+		cancel()
+		select {
+		case got := <-done:
+			// 499 has no standard status text, hence the empty message.
+			expect(t, got, 499, `{"message":"","error":"the client went away"}`, "kafka_upstream_client_gone")
+		case <-time.After(wait):
+			t.Fatal("Handle did not return after its context was cancelled")
+		}
+	})
+
+	t.Run("closed pipeline: 503", func(t *testing.T) {
+		c := newCluster(t)
+		p, _ := newPipeline(t, c.ListenAddrs(), nil)
+		expect(t, p.Handle(context.Background(), request("", "")), 200, `{"message":"message sent"}`, "kafka_upstream_sent")
+		if err := p.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		expect(t, p.Handle(context.Background(), request("", "")), 503,
+			`{"message":"Service Unavailable","error":"the filter configuration is being replaced; retry"}`,
+			"kafka_upstream_closed")
+		if hw := highWatermark(t, c); hw != 1 {
+			t.Errorf("high watermark = %d, want 1 (only the record sent before Close)", hw)
+		}
+	})
+}
+
+func TestInternalErrorReply(t *testing.T) {
+	expect(t, InternalError(), 500,
+		`{"message":"Internal Server Error","error":"internal error in the kafka-upstream filter"}`,
+		"kafka_upstream_internal_error")
+}
