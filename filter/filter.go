@@ -6,6 +6,8 @@ package filter
 
 import (
 	"context"
+	"fmt"
+	"runtime/debug"
 	"strings"
 	"sync"
 
@@ -27,10 +29,9 @@ type streamFilter struct {
 	callbacks api.FilterCallbackHandler
 	headers   []encoder.Header
 
-	mu       sync.Mutex
-	started  bool
-	cancel   context.CancelFunc // cancels the publish when the stream dies
-	finished bool               // OnDestroy ran
+	mu      sync.Mutex
+	started bool
+	cancel  context.CancelFunc // cancels the publish when the stream dies
 }
 
 var jsonHeaders = map[string][]string{"content-type": {ingest.ContentType}}
@@ -63,7 +64,6 @@ func (f *streamFilter) DecodeTrailers(api.RequestTrailerMap) api.StatusType {
 func (f *streamFilter) OnDestroy(api.DestroyReason) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.finished = true
 	if f.cancel != nil {
 		f.cancel()
 	}
@@ -87,10 +87,11 @@ func (f *streamFilter) publish(body []byte) api.StatusType {
 	go func() {
 		defer cancel()
 		callbacks := f.callbacks.DecoderFilterCallbacks()
-		// A panic here must not take Envoy down: the SDK turns it into a 500.
+		// Last line of defence: an unrecovered goroutine panic kills Envoy.
+		// The SDK answers a panic that reaches it with a text/plain 500.
 		defer callbacks.RecoverPanic()
 
-		reply := f.config.pipeline.Handle(ctx, req)
+		reply := f.handle(ctx, req)
 		if ctx.Err() != nil {
 			// The stream is gone; any callback would panic.
 			return
@@ -98,6 +99,17 @@ func (f *streamFilter) publish(body []byte) api.StatusType {
 		callbacks.SendLocalReply(reply.Status, string(reply.Body), jsonHeaders, -1, reply.Details)
 	}()
 	return api.Running
+}
+
+// handle runs the pipeline, turning a panic in it into our JSON 500.
+func (f *streamFilter) handle(ctx context.Context, req *encoder.Request) (reply ingest.Reply) {
+	defer func() {
+		if r := recover(); r != nil {
+			Logger().Error("panic while publishing", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			reply = ingest.InternalError()
+		}
+	}()
+	return f.config.pipeline.Handle(ctx, req)
 }
 
 // copyHeaders reads the header map once, on the worker thread. Range

@@ -5,6 +5,7 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -93,7 +94,7 @@ func (p *Pipeline) failure(err error) Reply {
 		return ErrorReply(http.StatusServiceUnavailable, "kafka_upstream_closed", "the filter configuration is being replaced; retry")
 	case producer.Canceled:
 		// Nobody is left to read it; adapters drop it.
-		return ErrorReply(499, "kafka_upstream_client_gone", "the client went away")
+		return ErrorReply(StatusClientClosedRequest, "kafka_upstream_client_gone", "the client went away")
 	default:
 		// Kong's wording; the cause goes to the log, not to the client.
 		p.log.Error("publishing to kafka failed", "topic", p.settings.Topic, "error", err)
@@ -109,11 +110,25 @@ func InternalError() Reply {
 
 // ErrorReply is a failure reply: {"message": <status text>, "error": msg}.
 func ErrorReply(status int, details, msg string) Reply {
-	body, _ := json.Marshal(struct {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // keep < > & readable in error texts
+	_ = enc.Encode(struct {
 		Message string `json:"message"`
 		Error   string `json:"error"`
-	}{http.StatusText(status), msg})
-	return Reply{Status: status, Body: body, Details: details}
+	}{statusText(status), msg})
+	return Reply{Status: status, Body: bytes.TrimSuffix(buf.Bytes(), []byte("\n")), Details: details}
+}
+
+// StatusClientClosedRequest is nginx's status for a client that went away
+// before its reply; it is logged, never sent.
+const StatusClientClosedRequest = 499
+
+func statusText(status int) string {
+	if status == StatusClientClosedRequest {
+		return "Client Closed Request"
+	}
+	return http.StatusText(status)
 }
 
 // Close releases the producer once in-flight records are done.

@@ -254,7 +254,7 @@ func TestHandleFailures(t *testing.T) {
 		select {
 		case got := <-done:
 			// 499 has no standard status text, hence the empty message.
-			expect(t, got, 499, `{"message":"","error":"the client went away"}`, "kafka_upstream_client_gone")
+			expect(t, got, 499, `{"message":"Client Closed Request","error":"the client went away"}`, "kafka_upstream_client_gone")
 		case <-time.After(wait):
 			t.Fatal("Handle did not return after its context was cancelled")
 		}

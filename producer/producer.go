@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/segmentio/kafka-go"
 
@@ -45,6 +46,10 @@ type Error struct {
 func (e *Error) Error() string { return e.Err.Error() }
 func (e *Error) Unwrap() error { return e.Err }
 
+// maxAttempts bounds the tries of one batch: a record answered 504 may
+// still be written up to maxAttempts × produce_timeout after it was sent.
+const maxAttempts = 3
+
 // Producer publishes records and waits for the configured acknowledgements.
 type Producer struct {
 	writer    *kafka.Writer
@@ -68,10 +73,18 @@ func New(s *config.Settings, log *slog.Logger) *Producer {
 		// kafka-go defaults that are wrong for a synchronous gateway:
 		// a 1 s batch timeout would delay every reply by a second, and
 		// RequiredAcks would default to none.
-		BatchTimeout:           s.BatchTimeout,
-		BatchSize:              s.BatchSize,
-		BatchBytes:             s.BatchBytes,
-		RequiredAcks:           kafka.RequiredAcks(s.RequiredAcks),
+		BatchTimeout: s.BatchTimeout,
+		BatchSize:    s.BatchSize,
+		BatchBytes:   s.BatchBytes,
+		RequiredAcks: kafka.RequiredAcks(s.RequiredAcks),
+		// A batch is retried on its own, even after its requests were
+		// answered; kafka-go's 10 attempts would keep a record answered 504
+		// coming for minutes. Three attempts (0.1 s and 0.2 s apart) ride
+		// out a leader change, and an unreachable cluster fails within a
+		// second with 502.
+		MaxAttempts:            maxAttempts,
+		WriteBackoffMin:        100 * time.Millisecond,
+		WriteBackoffMax:        time.Second,
 		ReadTimeout:            s.ProduceTimeout,
 		WriteTimeout:           s.ProduceTimeout,
 		Transport:              transport,
