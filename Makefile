@@ -38,7 +38,7 @@ $(EXTPROC): $(GO_SRC)
 	CGO_ENABLED=0 $(GO) build -o $@ ./envoy/extproc
 
 proto:
-	e2e/tools.sh protoc
+	e2e/tools.sh
 	PATH="$$($(GO) env GOPATH)/bin:$$PATH" protoc -I config \
 	  --go_out=. --go_opt=module=github.com/kafka-upstream/envoy-kafka-upstream \
 	  config/kafkaupstream.proto
