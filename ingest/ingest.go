@@ -86,6 +86,11 @@ func (p *Pipeline) failure(err error) Reply {
 	case producer.TooLarge:
 		return ErrorReply(http.StatusRequestEntityTooLarge, "kafka_upstream_record_too_large",
 			fmt.Sprintf("the Kafka record is larger than the %d bytes allowed", p.producer.MaxRecordBytes()))
+	case producer.BrokerTooLarge:
+		p.log.Warn("the broker refused a record as too large; batching.bytes is above the broker's max.message.bytes",
+			"topic", p.settings.Topic, "batching.bytes", p.producer.MaxRecordBytes(), "error", err)
+		return ErrorReply(http.StatusRequestEntityTooLarge, "kafka_upstream_record_too_large",
+			"the Kafka record is larger than the broker accepts (max.message.bytes)")
 	case producer.Timeout:
 		p.log.Warn("kafka did not acknowledge in time", "topic", p.settings.Topic, "timeout", p.settings.ProduceTimeout, "error", err)
 		return ErrorReply(http.StatusGatewayTimeout, "kafka_upstream_produce_timeout",

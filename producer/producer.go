@@ -26,8 +26,11 @@ const (
 	// for a reason the client cannot fix (unknown topic, not enough
 	// replicas, …) after kafka-go's retries.
 	Unavailable Reason = iota
-	// TooLarge: the record exceeds batching.bytes or the broker's limit.
+	// TooLarge: the record exceeds batching.bytes; it was not sent.
 	TooLarge
+	// BrokerTooLarge: the broker refused the record as larger than its
+	// (or the topic's) max.message.bytes.
+	BrokerTooLarge
 	// Timeout: no acknowledgement within produce_timeout. The record may
 	// still be written later (at-least-once): nobody is told.
 	Timeout
@@ -113,8 +116,10 @@ func (p *Producer) Publish(ctx context.Context, records []encoder.Record) error 
 func classify(ctx context.Context, err error) Reason {
 	var tooLarge kafka.MessageTooLargeError
 	switch {
-	case errors.As(err, &tooLarge), errors.Is(err, kafka.MessageSizeTooLarge), errors.Is(err, kafka.RecordListTooLarge):
+	case errors.As(err, &tooLarge):
 		return TooLarge
+	case errors.Is(err, kafka.MessageSizeTooLarge), errors.Is(err, kafka.RecordListTooLarge):
+		return BrokerTooLarge
 	case errors.Is(err, io.ErrClosedPipe):
 		return Closed
 	case errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded):
