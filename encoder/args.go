@@ -80,12 +80,12 @@ func queryArgs(query string) map[string]any {
 			continue
 		}
 		name, value, hasValue := strings.Cut(pair, "=")
-		name = unescapeLenient(name)
+		name = latin1IfNotUTF8(unescapeLenient(name))
 		if !hasValue {
 			addArg(args, name, true)
 			continue
 		}
-		addArg(args, name, unescapeLenient(value))
+		addArg(args, name, latin1IfNotUTF8(unescapeLenient(value)))
 	}
 	return args
 }
@@ -110,6 +110,7 @@ func formArgs(body string) (map[string]any, error) {
 		if err != nil {
 			return nil, err
 		}
+		name = latin1IfNotUTF8(name)
 		if !hasValue {
 			addArg(args, name, true)
 			continue
@@ -118,7 +119,7 @@ func formArgs(body string) (map[string]any, error) {
 		if err != nil {
 			return nil, err
 		}
-		addArg(args, name, value)
+		addArg(args, name, latin1IfNotUTF8(value))
 	}
 	return args, nil
 }

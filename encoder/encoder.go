@@ -180,12 +180,27 @@ func headerObject(hs []Header) map[string]any {
 			}
 			continue
 		}
-		addArg(out, strings.ToLower(h.Name), h.Value)
+		addArg(out, strings.ToLower(h.Name), latin1IfNotUTF8(h.Value))
 	}
 	if _, ok := out["host"]; !ok && authority != "" {
 		out["host"] = authority
 	}
 	return out
+}
+
+// latin1IfNotUTF8 keeps text that JSON cannot hold as it is: HTTP allows
+// bytes 0x80-0xFF in header values (obs-text), and %-escapes may decode to
+// them; encoding/json would replace each with U+FFFD. Read as Latin-1, the
+// historical charset of HTTP headers, every byte survives as one character.
+func latin1IfNotUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	r := make([]rune, len(s))
+	for i := 0; i < len(s); i++ {
+		r[i] = rune(s[i])
+	}
+	return string(r)
 }
 
 // addArg records a value under name, turning repeats into a list.
