@@ -12,6 +12,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
+	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	filterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
@@ -33,6 +35,23 @@ type Server struct {
 	fallback *ingest.Pipeline // nil when the file has no default config
 	named    map[string]*ingest.Pipeline
 	log      *slog.Logger
+	inFlight atomic.Int64 // Process calls running
+}
+
+// WaitIdle returns once no request is being processed, or with ctx's error.
+// Shutdown uses it: grpc's GracefulStop would also wait for every other RPC,
+// health Watch streams included, which never end by themselves.
+func (s *Server) WaitIdle(ctx context.Context) error {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for s.inFlight.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+	return nil
 }
 
 // New builds one pipeline (one Kafka writer) per config in s.
@@ -47,26 +66,48 @@ func New(s *config.ServerSettings, log *slog.Logger) *Server {
 	return srv
 }
 
-// Close waits for in-flight records and closes every producer. Call it
-// after the gRPC server stopped.
-func (s *Server) Close() error {
-	var errs []error
+// Close waits for records already handed to Kafka and closes every
+// producer, or gives up when ctx ends (a hung broker would otherwise hold it
+// for up to 3 × produce_timeout). Call it after the gRPC server stopped: no
+// record is abandoned whose client was told 200.
+func (s *Server) Close(ctx context.Context) error {
+	pipelines := make([]*ingest.Pipeline, 0, len(s.named)+1)
 	if s.fallback != nil {
-		errs = append(errs, s.fallback.Close())
+		pipelines = append(pipelines, s.fallback)
 	}
 	for _, p := range s.named {
-		errs = append(errs, p.Close())
+		pipelines = append(pipelines, p)
 	}
-	return errors.Join(errs...)
+	errs := make(chan error, len(pipelines))
+	for _, p := range pipelines {
+		go func() { errs <- p.Close() }()
+	}
+	var all []error
+	for range pipelines {
+		select {
+		case err := <-errs:
+			all = append(all, err)
+		case <-ctx.Done():
+			return fmt.Errorf("records still unacknowledged: %w", ctx.Err())
+		}
+	}
+	return errors.Join(all...)
 }
 
 // Process handles one HTTP request: one gRPC stream per request.
 func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error {
+	s.inFlight.Add(1)
+	defer s.inFlight.Add(-1)
 	ctx := stream.Context()
 	pipeline, selectErr := s.pick(ctx)
 
 	var headers []encoder.Header
 	var body []byte
+	// Envoy (1.33+) states its body mode on the first message. In BUFFERED
+	// mode the whole body comes in one message, with end_of_stream false
+	// when trailers follow (and, with request_trailer_mode SKIP, no
+	// trailers message ever comes): that one message completes the request.
+	buffered := false
 	for {
 		req, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
@@ -76,8 +117,15 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error
 			// Envoy reset the stream (client gone, timeout): nobody to answer.
 			return err
 		}
-		if mode := req.GetProtocolConfig().GetRequestBodyMode(); mode != filterv3.ProcessingMode_NONE && mode != filterv3.ProcessingMode_BUFFERED {
-			return s.reply(stream, misconfigured(fmt.Sprintf("ext_proc request_body_mode must be BUFFERED, not %s", mode)))
+		if pc := req.GetProtocolConfig(); pc != nil {
+			switch mode := pc.GetRequestBodyMode(); mode {
+			case filterv3.ProcessingMode_BUFFERED:
+				buffered = true
+			case filterv3.ProcessingMode_NONE:
+				// No body will come; bodyless requests still work.
+			default:
+				return s.reply(stream, misconfigured(fmt.Sprintf("ext_proc request_body_mode must be BUFFERED, not %s", mode)))
+			}
 		}
 
 		switch r := req.GetRequest().(type) {
@@ -95,15 +143,15 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error
 			}
 		case *extprocv3.ProcessingRequest_RequestBody:
 			body = append(body, r.RequestBody.GetBody()...)
-			if !r.RequestBody.GetEndOfStream() {
-				// Trailers follow (or the mode streams chunks): keep going.
+			if !buffered && !r.RequestBody.GetEndOfStream() {
+				// An Envoy that did not state its mode: wait for the end.
 				continue
 			}
 		case *extprocv3.ProcessingRequest_RequestTrailers:
 			// The body, if any, came before; trailers are not forwarded.
 		default:
 			return status.Errorf(codes.InvalidArgument,
-				"kafka-upstream handles requests only; set response_header_mode: SKIP (got %T)", r)
+				"kafka-upstream answers requests itself and handles no %s; set the response modes to SKIP/NONE", messageKind(req))
 		}
 		if headers == nil {
 			return status.Error(codes.InvalidArgument, "request body before request headers")
@@ -158,6 +206,16 @@ func (s *Server) reply(stream extprocv3.ExternalProcessor_ProcessServer, r inges
 			Details: r.Details,
 		}},
 	})
+}
+
+// messageKind names the request's oneof field as Envoy's docs do
+// ("response_headers").
+func messageKind(req *extprocv3.ProcessingRequest) string {
+	m := req.ProtoReflect()
+	if fd := m.WhichOneof(m.Descriptor().Oneofs().ByName("request")); fd != nil {
+		return string(fd.Name())
+	}
+	return "empty message"
 }
 
 // convertHeaders takes Envoy's header list as is, pseudo-headers included.

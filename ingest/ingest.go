@@ -96,7 +96,7 @@ func (p *Pipeline) failure(err error) Reply {
 		return ErrorReply(http.StatusGatewayTimeout, "kafka_upstream_produce_timeout",
 			fmt.Sprintf("no acknowledgement from Kafka within %s", p.settings.ProduceTimeout))
 	case producer.Closed:
-		return ErrorReply(http.StatusServiceUnavailable, "kafka_upstream_closed", "the filter configuration is being replaced; retry")
+		return ErrorReply(http.StatusServiceUnavailable, "kafka_upstream_closed", "the Kafka producer of this configuration is closed (config update or shutdown); retry")
 	case producer.Canceled:
 		// Nobody is left to read it; adapters drop it.
 		return ErrorReply(StatusClientClosedRequest, "kafka_upstream_client_gone", "the client went away")

@@ -268,7 +268,7 @@ func TestHandleFailures(t *testing.T) {
 			t.Fatalf("Close: %v", err)
 		}
 		expect(t, p.Handle(context.Background(), request("", "")), 503,
-			`{"message":"Service Unavailable","error":"the filter configuration is being replaced; retry"}`,
+			`{"message":"Service Unavailable","error":"the Kafka producer of this configuration is closed (config update or shutdown); retry"}`,
 			"kafka_upstream_closed")
 		if hw := highWatermark(t, c); hw != 1 {
 			t.Errorf("high watermark = %d, want 1 (only the record sent before Close)", hw)

@@ -84,24 +84,41 @@ func run(log *slog.Logger, configPath, addr string, grace time.Duration, maxMsg 
 
 	select {
 	case err := <-served:
-		processor.Close()
+		processor.Close(context.Background())
 		return err
 	case <-ctx.Done():
 	}
+	stop() // a second Ctrl-C kills at once
 
+	// Requests in flight get until the deadline to finish; health Watch
+	// streams are cut once they have (GracefulStop alone would wait for
+	// them too).
+	deadline := time.Now().Add(grace)
 	log.Info("shutting down: finishing in-flight requests", "grace", grace)
-	healthSrv.Shutdown() // NOT_SERVING, so health-checking Envoys stop sending
-	done := make(chan struct{})
-	go func() { srv.GracefulStop(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(grace):
+	healthSrv.Shutdown() // NOT_SERVING for health-checking clients
+	go srv.GracefulStop() // no new connections or streams
+	drainCtx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	if err := processor.WaitIdle(drainCtx); err != nil {
 		log.Warn("grace period over: cancelling the requests still in flight")
-		srv.Stop()
 	}
-	if err := processor.Close(); err != nil {
+	srv.Stop()
+	<-served
+
+	// Flush what kafka-go still holds, within what is left of the grace
+	// period (at least a second).
+	closeCtx, cancelClose := context.WithDeadline(context.Background(), later(deadline, time.Now().Add(time.Second)))
+	defer cancelClose()
+	if err := processor.Close(closeCtx); err != nil {
 		log.Warn("closing kafka producers", "error", err)
 	}
 	log.Info("stopped")
 	return nil
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
