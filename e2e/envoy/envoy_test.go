@@ -338,3 +338,39 @@ func TestKafkaDown(t *testing.T) {
 }
 
 func kafkaUp() error { return dial(stack.bootstrap) }
+
+// Request trailers: Envoy hands ext_proc the buffered body with
+// end_of_stream=false and, with request_trailer_mode SKIP, never the
+// trailers; the body alone must complete the request.
+func TestRequestWithTrailers(t *testing.T) {
+	kafkatest.EnsureTopic(t, stack.bootstrap, topic)
+	for _, client := range []struct {
+		name string
+		c    *http.Client
+	}{{"http1-chunked", http1}, {"h2c", h2c}} {
+		t.Run(client.name, func(t *testing.T) {
+			start := kafkatest.EndOffset(t, stack.bootstrap, topic)
+			req, err := http.NewRequest("POST", stack.url+"/trailers", strings.NewReader("with trailers"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.ContentLength = -1 // chunked on HTTP/1.1, so trailers can follow
+			req.Header.Set("Content-Type", "text/plain")
+			req.Trailer = http.Header{"X-Checksum": {"abc"}}
+			resp, err := client.c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var buf bytes.Buffer
+			buf.ReadFrom(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || buf.String() != sent {
+				t.Fatalf("reply %d %q", resp.StatusCode, buf.String())
+			}
+			env := decodeEnvelope(t, kafkatest.Read(t, stack.bootstrap, topic, start, 1)[0].Value)
+			if env["uri"] != "/trailers" || env["body"] != "with trailers" {
+				t.Errorf("record %v", env)
+			}
+		})
+	}
+}
