@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	xdstype "github.com/cncf/xds/go/xds/type/v3"
 	"google.golang.org/protobuf/types/known/anypb"
-	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/kafka-upstream/envoy-kafka-upstream/internal/kfaketest"
 )
 
 const minimal = `{"bootstrap_servers":["127.0.0.1:9092"],"topic":"events"}`
@@ -143,24 +143,11 @@ func TestConfigErrors(t *testing.T) {
 	}
 }
 
-func typedStruct(t *testing.T, typeURL string, fields map[string]any) *anypb.Any {
-	t.Helper()
-	value, err := structpb.NewStruct(fields)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := anypb.New(&xdstype.TypedStruct{TypeUrl: typeURL, Value: value})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a
-}
-
 func TestFromAny(t *testing.T) {
 	good := map[string]any{"bootstrap_servers": []any{"k:1"}, "topic": "t", "required_acks": -1, "batching": map[string]any{"bytes": 2048}}
 
 	t.Run("TypedStruct", func(t *testing.T) {
-		cfg, err := FromAny(typedStruct(t, TypeURL, good))
+		cfg, err := FromAny(kfaketest.TypedStruct(t, TypeURL, good))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -173,7 +160,7 @@ func TestFromAny(t *testing.T) {
 		}
 	})
 	t.Run("udpa TypedStruct", func(t *testing.T) {
-		a := typedStruct(t, TypeURL, good)
+		a := kfaketest.TypedStruct(t, TypeURL, good)
 		a.TypeUrl = "type.googleapis.com/udpa.type.v1.TypedStruct"
 		cfg, err := FromAny(a)
 		if err != nil {
@@ -203,11 +190,11 @@ func TestFromAny(t *testing.T) {
 		want string
 	}{
 		{"nil", nil, "plugin_config: missing; expected a TypedStruct with type_url type.googleapis.com/kafkaupstream.v1.Config"},
-		{"wrong inner type", typedStruct(t, "type.googleapis.com/other.Config", good),
+		{"wrong inner type", kfaketest.TypedStruct(t, "type.googleapis.com/other.Config", good),
 			`plugin_config.type_url: must be "type.googleapis.com/kafkaupstream.v1.Config", got "type.googleapis.com/other.Config"`},
 		{"wrong outer type", &anypb.Any{TypeUrl: "type.googleapis.com/google.protobuf.StringValue"},
 			`plugin_config: unsupported type "type.googleapis.com/google.protobuf.StringValue"; expected "type.googleapis.com/xds.type.v3.TypedStruct" or "type.googleapis.com/kafkaupstream.v1.Config"`},
-		{"unknown field in value", typedStruct(t, TypeURL, map[string]any{"topic": "t", "acks": "all"}),
+		{"unknown field in value", kfaketest.TypedStruct(t, TypeURL, map[string]any{"topic": "t", "acks": "all"}),
 			"acks: unknown field"},
 	}
 	for _, tt := range errs {

@@ -18,8 +18,6 @@ import (
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -31,6 +29,7 @@ import (
 
 	"github.com/kafka-upstream/envoy-kafka-upstream/config"
 	"github.com/kafka-upstream/envoy-kafka-upstream/extproc"
+	"github.com/kafka-upstream/envoy-kafka-upstream/internal/kfaketest"
 )
 
 const (
@@ -79,18 +78,6 @@ func (l *logLines) own() []string {
 		}
 	}
 	return out
-}
-
-// newCluster starts a one-broker kfake cluster with the topics "events" and
-// "audit" (one partition each), closed when the test ends.
-func newCluster(t *testing.T) *kfake.Cluster {
-	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, topic, auditTopic))
-	if err != nil {
-		t.Fatalf("starting kfake: %v", err)
-	}
-	t.Cleanup(c.Close)
-	return c
 }
 
 // kafkaConfig is a Config for cluster c as a JSON object, with topic and
@@ -324,83 +311,13 @@ func expectStatus(t *testing.T, stream extprocv3.ExternalProcessor_ProcessClient
 	}
 }
 
-// readValues reads the first n record values of topic/0, and checks the
-// partition holds exactly n.
-func readValues(t *testing.T, c *kfake.Cluster, topic string, n int) []string {
-	t.Helper()
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(c.ListenAddrs()...),
-		kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-	)
-	if err != nil {
-		t.Fatalf("kgo client: %v", err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
-	var values []string
-	for len(values) < n {
-		fetches := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("read %d of %d records of %s before %s: %q", len(values), n, topic, wait, values)
-		}
-		fetches.EachError(func(topic string, p int32, err error) {
-			t.Fatalf("fetching %s/%d: %v", topic, p, err)
-		})
-		fetches.EachRecord(func(r *kgo.Record) {
-			if r.Key != nil {
-				t.Errorf("record key = %q, want none", r.Key)
-			}
-			values = append(values, string(r.Value))
-		})
-	}
-	if hw := highWatermark(t, c, topic); hw != int64(n) {
-		t.Fatalf("%s high watermark = %d, want %d", topic, hw, n)
-	}
-	return values
-}
-
-func highWatermark(t *testing.T, c *kfake.Cluster, topic string) int64 {
-	t.Helper()
-	p := c.PartitionInfo(topic, 0)
-	if p == nil {
-		t.Fatalf("topic %s partition 0 does not exist", topic)
-	}
-	return p.HighWatermark
-}
-
-// holdProduce makes the cluster hold every produce request, as a broker
-// that hangs, until release is called or the test ends; then the held
-// requests are handled normally, so that closing the producer does not
-// wait out kafka-go's retries. Call it after start (cleanups run last-in
-// first-out). A receive on arrived means a produce request reached the
-// broker.
-func holdProduce(t *testing.T, c *kfake.Cluster) (arrived <-chan struct{}, release func()) {
-	in := make(chan struct{}, 1)
-	held := make(chan struct{})
-	var once sync.Once
-	release = func() { once.Do(func() { close(held) }) }
-	t.Cleanup(release)
-	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
-		c.KeepControl()
-		select {
-		case in <- struct{}{}:
-		default:
-		}
-		c.SleepControl(func() { <-held })
-		return nil, nil, false // then let the cluster handle it
-	})
-	return in, release
-}
-
 // allFlags forwards method, uri, headers and body.
 var allFlags = map[string]any{
 	"forward_method": true, "forward_uri": true, "forward_headers": true, "forward_body": true,
 }
 
 func TestBodylessGETIsAnsweredFromRequestHeaders(t *testing.T) {
-	c := newCluster(t)
+	c := kfaketest.NewCluster(t, topic, auditTopic)
 	e := start(t, kafkaConfig(c, topic, allFlags))
 
 	stream := e.open(t)
@@ -420,7 +337,7 @@ func TestBodylessGETIsAnsweredFromRequestHeaders(t *testing.T) {
 		`"headers":{"accept":"*/*","host":"example.com","user-agent":"curl/8.5.0","x-forwarded-proto":"http",` +
 		`"x-legacy":"v","x-request-id":"6f1c2a9e-0b3d-4e7f-9a21-5c8d7e6f4a3b"},` +
 		`"body":"","body_args":{},"body_base64":true}`
-	if got := readValues(t, c, topic, 1); got[0] != want {
+	if got := kfaketest.ReadValues(t, c, topic, 1); got[0] != want {
 		t.Errorf("record value =\n%s\nwant\n%s", got[0], want)
 	}
 	if sent := e.rec.sends(); len(sent) != 1 {
@@ -438,7 +355,7 @@ func TestPOSTWithBody(t *testing.T) {
 	const want = `{"body":"{\"id\": 7, \"qty\": 2.50}","body_args":{"id":7,"qty":2.50}}`
 
 	t.Run("one buffered body message", func(t *testing.T) {
-		c := newCluster(t)
+		c := kfaketest.NewCluster(t, topic, auditTopic)
 		e := start(t, kafkaConfig(c, topic, nil))
 
 		stream := e.open(t)
@@ -449,7 +366,7 @@ func TestPOSTWithBody(t *testing.T) {
 		expectResponse(t, stream, immediate(200, sentBody, "kafka_upstream_sent"))
 		e.expectEnd(t, stream)
 
-		if got := readValues(t, c, topic, 1); got[0] != want {
+		if got := kfaketest.ReadValues(t, c, topic, 1); got[0] != want {
 			t.Errorf("record value =\n%s\nwant\n%s", got[0], want)
 		}
 	})
@@ -457,7 +374,7 @@ func TestPOSTWithBody(t *testing.T) {
 	// Only an Envoy that does not state its body mode (before 1.33) may
 	// split a body: then the server waits for end_of_stream.
 	t.Run("body in two chunks, no protocol_config", func(t *testing.T) {
-		c := newCluster(t)
+		c := kfaketest.NewCluster(t, topic, auditTopic)
 		e := start(t, kafkaConfig(c, topic, nil))
 
 		stream := e.open(t)
@@ -470,7 +387,7 @@ func TestPOSTWithBody(t *testing.T) {
 		expectResponse(t, stream, immediate(200, sentBody, "kafka_upstream_sent"))
 		e.expectEnd(t, stream)
 
-		if got := readValues(t, c, topic, 1); got[0] != want {
+		if got := kfaketest.ReadValues(t, c, topic, 1); got[0] != want {
 			t.Errorf("record value =\n%s\nwant\n%s", got[0], want)
 		}
 		if sent := e.rec.sends(); len(sent) != 2 {
@@ -479,7 +396,7 @@ func TestPOSTWithBody(t *testing.T) {
 	})
 
 	t.Run("body then request_trailers", func(t *testing.T) {
-		c := newCluster(t)
+		c := kfaketest.NewCluster(t, topic, auditTopic)
 		e := start(t, kafkaConfig(c, topic, nil))
 
 		stream := e.open(t)
@@ -492,13 +409,13 @@ func TestPOSTWithBody(t *testing.T) {
 		expectResponse(t, stream, immediate(200, sentBody, "kafka_upstream_sent"))
 		e.expectEnd(t, stream)
 
-		if got := readValues(t, c, topic, 1); got[0] != want {
+		if got := kfaketest.ReadValues(t, c, topic, 1); got[0] != want {
 			t.Errorf("record value =\n%s\nwant\n%s", got[0], want)
 		}
 	})
 
 	t.Run("chunked request with an empty body", func(t *testing.T) {
-		c := newCluster(t)
+		c := kfaketest.NewCluster(t, topic, auditTopic)
 		e := start(t, kafkaConfig(c, topic, nil))
 
 		stream := e.open(t)
@@ -509,7 +426,7 @@ func TestPOSTWithBody(t *testing.T) {
 		expectResponse(t, stream, immediate(200, sentBody, "kafka_upstream_sent"))
 		e.expectEnd(t, stream)
 
-		if got := readValues(t, c, topic, 1); got[0] != `{"body":"","body_args":{}}` {
+		if got := kfaketest.ReadValues(t, c, topic, 1); got[0] != `{"body":"","body_args":{}}` {
 			t.Errorf("record value = %s", got[0])
 		}
 	})
@@ -521,7 +438,7 @@ func TestPOSTWithBody(t *testing.T) {
 // SKIP (e2e/envoy-extproc.yaml) no trailers message: it waits for the answer
 // to the body message (Filter::onTrailers in Envoy's ext_proc.cc).
 func TestBufferedBodyWithSkippedTrailersIsAnswered(t *testing.T) {
-	c := newCluster(t)
+	c := kfaketest.NewCluster(t, topic, auditTopic)
 	e := start(t, kafkaConfig(c, topic, nil))
 
 	stream := e.open(t)
@@ -530,13 +447,13 @@ func TestBufferedBodyWithSkippedTrailersIsAnswered(t *testing.T) {
 	send(t, stream, requestBody("hello", false))
 	expectResponse(t, stream, immediate(200, sentBody, "kafka_upstream_sent"))
 	e.expectEnd(t, stream)
-	if got := readValues(t, c, topic, 1); got[0] != `{"body":"hello","body_args":{}}` {
+	if got := kfaketest.ReadValues(t, c, topic, 1); got[0] != `{"body":"hello","body_args":{}}` {
 		t.Errorf("record value = %s", got[0])
 	}
 }
 
 func TestInvalidJSONIsRejectedWith400AndNotPublished(t *testing.T) {
-	c := newCluster(t)
+	c := kfaketest.NewCluster(t, topic, auditTopic)
 	e := start(t, kafkaConfig(c, topic, nil))
 
 	stream := e.open(t)
@@ -550,7 +467,7 @@ func TestInvalidJSONIsRejectedWith400AndNotPublished(t *testing.T) {
 	e.expectEnd(t, stream)
 
 	// The encoder refused it before anything was handed to Kafka.
-	if hw := highWatermark(t, c, topic); hw != 0 {
+	if hw := kfaketest.HighWatermark(t, c, topic); hw != 0 {
 		t.Errorf("high watermark = %d, want 0: nothing may be published", hw)
 	}
 	if l := e.logs.own(); len(l) != 0 {
@@ -561,7 +478,7 @@ func TestInvalidJSONIsRejectedWith400AndNotPublished(t *testing.T) {
 // For a body over Envoy's buffer limit, Envoy answers 413 itself: the server
 // sees request_headers, then the stream just closes.
 func TestStreamClosedAfterHeadersPublishesNothing(t *testing.T) {
-	c := newCluster(t)
+	c := kfaketest.NewCluster(t, topic, auditTopic)
 	e := start(t, kafkaConfig(c, topic, nil))
 
 	stream := e.open(t)
@@ -571,7 +488,7 @@ func TestStreamClosedAfterHeadersPublishesNothing(t *testing.T) {
 		t.Fatalf("CloseSend: %v", err)
 	}
 	e.expectEnd(t, stream)
-	if hw := highWatermark(t, c, topic); hw != 0 {
+	if hw := kfaketest.HighWatermark(t, c, topic); hw != 0 {
 		t.Errorf("high watermark = %d, want 0", hw)
 	}
 }
@@ -580,7 +497,7 @@ func TestNamedConfigSelection(t *testing.T) {
 	get := []string{":authority", "example.com", ":path", "/audit", ":method", "GET", ":scheme", "http"}
 
 	t.Run("the route's name selects the config", func(t *testing.T) {
-		c := newCluster(t)
+		c := kfaketest.NewCluster(t, topic, auditTopic)
 		e := start(t, map[string]any{
 			"default": kafkaConfig(c, topic, nil),
 			"configs": map[string]any{"audit": kafkaConfig(c, auditTopic, map[string]any{"forward_method": true})},
@@ -592,10 +509,10 @@ func TestNamedConfigSelection(t *testing.T) {
 		e.expectEnd(t, stream)
 
 		want := `{"method":"GET","body":"","body_args":{},"body_base64":true}`
-		if got := readValues(t, c, auditTopic, 1); got[0] != want {
+		if got := kfaketest.ReadValues(t, c, auditTopic, 1); got[0] != want {
 			t.Errorf("record value =\n%s\nwant\n%s", got[0], want)
 		}
-		if hw := highWatermark(t, c, topic); hw != 0 {
+		if hw := kfaketest.HighWatermark(t, c, topic); hw != 0 {
 			t.Errorf("%s high watermark = %d, want 0: the default config was not selected", topic, hw)
 		}
 
@@ -604,7 +521,7 @@ func TestNamedConfigSelection(t *testing.T) {
 		send(t, stream, requestHeaders(true, get...))
 		expectResponse(t, stream, immediate(200, sentBody, "kafka_upstream_sent"))
 		e.expectEnd(t, stream)
-		if got := readValues(t, c, topic, 1); got[0] != `{"body":"","body_args":{},"body_base64":true}` {
+		if got := kfaketest.ReadValues(t, c, topic, 1); got[0] != `{"body":"","body_args":{},"body_base64":true}` {
 			t.Errorf("default record value = %s", got[0])
 		}
 	})
@@ -638,7 +555,7 @@ func TestNamedConfigSelection(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			body := `{"message":"Internal Server Error","error":"` + tt.message + `"}`
 			for _, withBody := range []bool{false, true} {
-				c := newCluster(t)
+				c := kfaketest.NewCluster(t, topic, auditTopic)
 				e := start(t, tt.cfg(c))
 
 				stream := e.open(t, tt.md...)
@@ -647,7 +564,7 @@ func TestNamedConfigSelection(t *testing.T) {
 				expectResponse(t, stream, immediate(500, body, "kafka_upstream_misconfigured"))
 				e.expectEnd(t, stream)
 
-				if hw := highWatermark(t, c, topic) + highWatermark(t, c, auditTopic); hw != 0 {
+				if hw := kfaketest.HighWatermark(t, c, topic) + kfaketest.HighWatermark(t, c, auditTopic); hw != 0 {
 					t.Errorf("%d records published, want none", hw)
 				}
 				want := "ERROR misconfigured reply=" + body
@@ -666,7 +583,7 @@ func TestStreamedBodyModeIsMisconfigured(t *testing.T) {
 		filterv3.ProcessingMode_FULL_DUPLEX_STREAMED,
 	} {
 		t.Run(mode.String(), func(t *testing.T) {
-			c := newCluster(t)
+			c := kfaketest.NewCluster(t, topic, auditTopic)
 			e := start(t, kafkaConfig(c, topic, nil))
 
 			stream := e.open(t)
@@ -677,7 +594,7 @@ func TestStreamedBodyModeIsMisconfigured(t *testing.T) {
 			expectResponse(t, stream, immediate(500, body, "kafka_upstream_misconfigured"))
 			e.expectEnd(t, stream)
 
-			if hw := highWatermark(t, c, topic); hw != 0 {
+			if hw := kfaketest.HighWatermark(t, c, topic); hw != 0 {
 				t.Errorf("high watermark = %d, want 0", hw)
 			}
 			if l := e.logs.own(); len(l) != 1 || l[0] != "ERROR misconfigured reply="+body {
@@ -689,7 +606,7 @@ func TestStreamedBodyModeIsMisconfigured(t *testing.T) {
 
 func TestProtocolViolationsEndTheStreamWithInvalidArgument(t *testing.T) {
 	t.Run("response_headers", func(t *testing.T) {
-		c := newCluster(t)
+		c := kfaketest.NewCluster(t, topic, auditTopic)
 		e := start(t, kafkaConfig(c, topic, nil))
 
 		stream := e.open(t)
@@ -703,13 +620,13 @@ func TestProtocolViolationsEndTheStreamWithInvalidArgument(t *testing.T) {
 		if err := e.processReturned(t); status.Code(err) != codes.InvalidArgument {
 			t.Errorf("Process returned %v, want InvalidArgument", err)
 		}
-		if hw := highWatermark(t, c, topic); hw != 0 {
+		if hw := kfaketest.HighWatermark(t, c, topic); hw != 0 {
 			t.Errorf("high watermark = %d, want 0", hw)
 		}
 	})
 
 	t.Run("body before headers", func(t *testing.T) {
-		c := newCluster(t)
+		c := kfaketest.NewCluster(t, topic, auditTopic)
 		e := start(t, kafkaConfig(c, topic, nil))
 
 		stream := e.open(t)
@@ -718,7 +635,7 @@ func TestProtocolViolationsEndTheStreamWithInvalidArgument(t *testing.T) {
 		if err := e.processReturned(t); status.Code(err) != codes.InvalidArgument {
 			t.Errorf("Process returned %v, want InvalidArgument", err)
 		}
-		if hw := highWatermark(t, c, topic); hw != 0 {
+		if hw := kfaketest.HighWatermark(t, c, topic); hw != 0 {
 			t.Errorf("high watermark = %d, want 0", hw)
 		}
 	})
@@ -749,9 +666,9 @@ func stacksContaining(fns ...string) []string {
 }
 
 func TestClientCancelWhileProducingSendsNothingAndLeaksNothing(t *testing.T) {
-	c := newCluster(t)
+	c := kfaketest.NewCluster(t, topic, auditTopic)
 	e := start(t, kafkaConfig(c, topic, nil)) // produce_timeout 10s
-	arrived, _ := holdProduce(t, c)
+	arrived, _ := kfaketest.HoldProduce(t, c)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -795,7 +712,7 @@ func TestClientCancelWhileProducingSendsNothingAndLeaksNothing(t *testing.T) {
 }
 
 func TestRequestAfterCloseGets503(t *testing.T) {
-	c := newCluster(t)
+	c := kfaketest.NewCluster(t, topic, auditTopic)
 	e := start(t, kafkaConfig(c, topic, nil))
 	get := []string{":path", "/", ":method", "GET", ":authority", "example.com", ":scheme", "http"}
 
@@ -815,14 +732,14 @@ func TestRequestAfterCloseGets503(t *testing.T) {
 		"kafka_upstream_closed"))
 	e.expectEnd(t, stream)
 
-	if got := readValues(t, c, topic, 1); len(got) != 1 {
+	if got := kfaketest.ReadValues(t, c, topic, 1); len(got) != 1 {
 		t.Errorf("records = %q, want only the one sent before Close", got)
 	}
 }
 
 // Many streams at once share one pipeline; each gets its own answer.
 func TestConcurrentStreams(t *testing.T) {
-	c := newCluster(t)
+	c := kfaketest.NewCluster(t, topic, auditTopic)
 	e := start(t, kafkaConfig(c, topic, map[string]any{"forward_uri": true}))
 
 	const n = 20
@@ -861,7 +778,7 @@ func TestConcurrentStreams(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	values := readValues(t, c, topic, n)
+	values := kfaketest.ReadValues(t, c, topic, n)
 	seen := map[string]bool{}
 	for _, v := range values {
 		seen[v] = true

@@ -1,7 +1,6 @@
 package filter
 
 import (
-	"context"
 	"encoding/base64"
 	"log/slog"
 	"net"
@@ -10,16 +9,14 @@ import (
 	"testing"
 	"time"
 
-	xdstype "github.com/cncf/xds/go/xds/type/v3"
 	"github.com/envoyproxy/envoy/contrib/golang/common/go/api"
 	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/kafka-upstream/envoy-kafka-upstream/config"
 	"github.com/kafka-upstream/envoy-kafka-upstream/filter/filtertest"
+	"github.com/kafka-upstream/envoy-kafka-upstream/internal/kfaketest"
 )
 
 const (
@@ -31,33 +28,6 @@ const (
 	sentBody = `{"message":"message sent"}`
 )
 
-// newCluster starts a one-broker kfake cluster with the topic "events"
-// (one partition), closed when the test ends.
-func newCluster(t *testing.T) *kfake.Cluster {
-	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, topic))
-	if err != nil {
-		t.Fatalf("starting kfake: %v", err)
-	}
-	t.Cleanup(c.Close)
-	return c
-}
-
-// typedStruct wraps fields as Envoy hands a static plugin_config to Parse:
-// an Any of xds.type.v3.TypedStruct whose value is a Struct.
-func typedStruct(t *testing.T, typeURL string, fields map[string]any) *anypb.Any {
-	t.Helper()
-	value, err := structpb.NewStruct(fields)
-	if err != nil {
-		t.Fatalf("building the struct: %v", err)
-	}
-	a, err := anypb.New(&xdstype.TypedStruct{TypeUrl: typeURL, Value: value})
-	if err != nil {
-		t.Fatalf("building the Any: %v", err)
-	}
-	return a
-}
-
 // parseConfig builds a filter config through Parser.Parse, the way Envoy
 // loads a filter-level plugin_config, and destroys it when the test ends.
 // The pipeline logs to the returned recorder.
@@ -66,7 +36,7 @@ func parseConfig(t *testing.T, fields map[string]any) (*filterConfig, *filtertes
 	filtertest.InstallLogger()
 	rec, log := filtertest.NewSlogRecorder()
 	parser := &Parser{NewLogger: func() *slog.Logger { return log }}
-	cfg, err := parser.Parse(typedStruct(t, config.TypeURL, fields), &filtertest.ConfigCallbacks{})
+	cfg, err := parser.Parse(kfaketest.TypedStruct(t, config.TypeURL, fields), &filtertest.ConfigCallbacks{})
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
 	}
@@ -171,77 +141,8 @@ func expectReply(t *testing.T, got filtertest.LocalReply, status int, body, deta
 	}
 }
 
-// readValues consumes exactly n records from the start of the topic with
-// franz-go and returns their values; it also requires the high watermark
-// to be n, so no record is left unread.
-func readValues(t *testing.T, c *kfake.Cluster, n int) []string {
-	t.Helper()
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(c.ListenAddrs()...),
-		kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-	)
-	if err != nil {
-		t.Fatalf("kgo client: %v", err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
-	var values []string
-	for len(values) < n {
-		fetches := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("read %d of %d records before %s: %q", len(values), n, wait, values)
-		}
-		fetches.EachError(func(topic string, p int32, err error) {
-			t.Fatalf("fetching %s/%d: %v", topic, p, err)
-		})
-		fetches.EachRecord(func(r *kgo.Record) {
-			if r.Key != nil {
-				t.Errorf("record key = %q, want none", r.Key)
-			}
-			values = append(values, string(r.Value))
-		})
-	}
-	if hw := highWatermark(t, c); hw != int64(n) {
-		t.Fatalf("high watermark = %d, want %d", hw, n)
-	}
-	return values
-}
-
-func highWatermark(t *testing.T, c *kfake.Cluster) int64 {
-	t.Helper()
-	p := c.PartitionInfo(topic, 0)
-	if p == nil {
-		t.Fatalf("topic %s partition 0 does not exist", topic)
-	}
-	return p.HighWatermark
-}
-
-// holdProduce makes the cluster hold every produce request, as a broker
-// that hangs: no response comes until the test ends, when the held
-// requests are let through so that closing the producer does not wait out
-// kafka-go's retries. Call it after building the producer (cleanups run
-// last-in first-out). A receive on the returned channel means a produce
-// request reached the broker.
-func holdProduce(t *testing.T, c *kfake.Cluster) <-chan struct{} {
-	arrived := make(chan struct{}, 1)
-	release := make(chan struct{})
-	t.Cleanup(func() { close(release) })
-	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
-		c.KeepControl()
-		select {
-		case arrived <- struct{}{}:
-		default:
-		}
-		c.SleepControl(func() { <-release })
-		return nil, nil, false // then let the cluster handle it
-	})
-	return arrived
-}
-
 func TestBodylessGETIsPublishedWithDefaultFlags(t *testing.T) {
-	c := newCluster(t)
+	c := kfaketest.NewCluster(t, topic)
 	cfg, _ := parseConfig(t, kafkaConfig(c, nil))
 
 	s := newStream(cfg)
@@ -250,7 +151,7 @@ func TestBodylessGETIsPublishedWithDefaultFlags(t *testing.T) {
 
 	// No content type: the (empty) body counts as binary, as in Kong.
 	want := `{"body":"","body_args":{},"body_base64":true}`
-	if got := readValues(t, c, 1); got[0] != want {
+	if got := kfaketest.ReadValues(t, c, topic, 1); got[0] != want {
 		t.Errorf("record value =\n%s\nwant\n%s", got[0], want)
 	}
 }
@@ -329,14 +230,14 @@ func TestBodiesArePublishedAsKongEnvelopes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := newCluster(t)
+			c := kfaketest.NewCluster(t, topic)
 			cfg, _ := parseConfig(t, kafkaConfig(c, tt.flags))
 
 			s := newStream(cfg)
 			s.send(t, filtertest.NewHeaders(tt.headers...), tt.body)
 			expectReply(t, s.finish(t), 200, sentBody, "kafka_upstream_sent")
 
-			if got := readValues(t, c, 1); got[0] != tt.want {
+			if got := kfaketest.ReadValues(t, c, topic, 1); got[0] != tt.want {
 				t.Errorf("record value =\n%s\nwant\n%s", got[0], tt.want)
 			}
 		})
@@ -363,7 +264,7 @@ func TestInvalidBodiesAreRejectedWith400AndNotPublished(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := newCluster(t)
+			c := kfaketest.NewCluster(t, topic)
 			cfg, _ := parseConfig(t, kafkaConfig(c, nil))
 
 			s := newStream(cfg)
@@ -371,7 +272,7 @@ func TestInvalidBodiesAreRejectedWith400AndNotPublished(t *testing.T) {
 			expectReply(t, s.finish(t), 400, tt.want, "kafka_upstream_bad_body")
 			// The encoder refused it before anything was handed to Kafka,
 			// so nothing can still be on its way.
-			if hw := highWatermark(t, c); hw != 0 {
+			if hw := kfaketest.HighWatermark(t, c, topic); hw != 0 {
 				t.Errorf("high watermark = %d, want 0: nothing may be published", hw)
 			}
 		})
@@ -409,9 +310,9 @@ func TestUnreachableKafkaAnswers502(t *testing.T) {
 }
 
 func TestProduceTimeoutAnswers504(t *testing.T) {
-	c := newCluster(t)
+	c := kfaketest.NewCluster(t, topic)
 	cfg, _ := parseConfig(t, kafkaConfig(c, map[string]any{"produce_timeout": "0.3s"}))
-	held := holdProduce(t, c)
+	held, _ := kfaketest.HoldProduce(t, c)
 
 	s := newStream(cfg)
 	start := time.Now()
@@ -432,7 +333,7 @@ func TestProduceTimeoutAnswers504(t *testing.T) {
 }
 
 func TestRecordTooLargeAnswers413(t *testing.T) {
-	c := newCluster(t)
+	c := kfaketest.NewCluster(t, topic)
 	cfg, _ := parseConfig(t, kafkaConfig(c, map[string]any{"batching": map[string]any{"bytes": 100}}))
 
 	s := newStream(cfg)
@@ -441,7 +342,7 @@ func TestRecordTooLargeAnswers413(t *testing.T) {
 	expectReply(t, s.finish(t), 413,
 		`{"message":"Request Entity Too Large","error":"the Kafka record is larger than the 100 bytes allowed"}`,
 		"kafka_upstream_record_too_large")
-	if hw := highWatermark(t, c); hw != 0 {
+	if hw := kfaketest.HighWatermark(t, c, topic); hw != 0 {
 		t.Errorf("high watermark = %d, want 0", hw)
 	}
 }
@@ -467,9 +368,9 @@ func waitGoroutineGone(t *testing.T, fn string) {
 }
 
 func TestStreamDestroyedWhilePublishingMakesNoCall(t *testing.T) {
-	c := newCluster(t)
+	c := kfaketest.NewCluster(t, topic)
 	cfg, _ := parseConfig(t, kafkaConfig(c, nil)) // produce_timeout 10s
-	held := holdProduce(t, c)
+	held, _ := kfaketest.HoldProduce(t, c)
 
 	s := newStream(cfg)
 	s.send(t, filtertest.NewHeaders(":method", "GET", ":path", "/"), nil)
@@ -497,7 +398,7 @@ func TestStreamDestroyedWhilePublishingMakesNoCall(t *testing.T) {
 
 func TestTrailersStillGiveOneReply(t *testing.T) {
 	t.Run("body then trailers", func(t *testing.T) {
-		c := newCluster(t)
+		c := kfaketest.NewCluster(t, topic)
 		cfg, _ := parseConfig(t, kafkaConfig(c, nil))
 
 		s := newStream(cfg)
@@ -514,12 +415,12 @@ func TestTrailersStillGiveOneReply(t *testing.T) {
 			t.Fatalf("DecodeTrailers = %d, want Running", got)
 		}
 		expectReply(t, s.finish(t), 200, sentBody, "kafka_upstream_sent")
-		if got := readValues(t, c, 1); got[0] != `{"body":"hello","body_args":{}}` {
+		if got := kfaketest.ReadValues(t, c, topic, 1); got[0] != `{"body":"hello","body_args":{}}` {
 			t.Errorf("record value = %s", got[0])
 		}
 	})
 	t.Run("trailers without a body", func(t *testing.T) {
-		c := newCluster(t)
+		c := kfaketest.NewCluster(t, topic)
 		cfg, _ := parseConfig(t, kafkaConfig(c, nil))
 
 		s := newStream(cfg)
@@ -531,7 +432,7 @@ func TestTrailersStillGiveOneReply(t *testing.T) {
 			t.Fatalf("DecodeTrailers = %d, want Running", got)
 		}
 		expectReply(t, s.finish(t), 200, sentBody, "kafka_upstream_sent")
-		if got := readValues(t, c, 1); got[0] != `{"body":"","body_args":{}}` {
+		if got := kfaketest.ReadValues(t, c, topic, 1); got[0] != `{"body":"","body_args":{}}` {
 			t.Errorf("record value = %s", got[0])
 		}
 	})
@@ -591,15 +492,15 @@ func TestParseErrors(t *testing.T) {
 			"plugin_config: missing; expected a TypedStruct with type_url type.googleapis.com/kafkaupstream.v1.Config"},
 		{"not a TypedStruct", structAny,
 			`plugin_config: unsupported type "type.googleapis.com/google.protobuf.Struct"; expected "type.googleapis.com/xds.type.v3.TypedStruct" or "type.googleapis.com/kafkaupstream.v1.Config"`},
-		{"TypedStruct of another type", typedStruct(t, "type.googleapis.com/other.v1.Config", map[string]any{}),
+		{"TypedStruct of another type", kfaketest.TypedStruct(t, "type.googleapis.com/other.v1.Config", map[string]any{}),
 			`plugin_config.type_url: must be "type.googleapis.com/kafkaupstream.v1.Config", got "type.googleapis.com/other.v1.Config"`},
-		{"required fields missing", typedStruct(t, config.TypeURL, map[string]any{}),
+		{"required fields missing", kfaketest.TypedStruct(t, config.TypeURL, map[string]any{}),
 			"bootstrap_servers: must not be empty; topic: must not be empty"},
-		{"unknown field", typedStruct(t, config.TypeURL, map[string]any{"bootstrap_servers": []any{"k:9092"}, "topic": "t", "topc": "t"}),
+		{"unknown field", kfaketest.TypedStruct(t, config.TypeURL, map[string]any{"bootstrap_servers": []any{"k:9092"}, "topic": "t", "topc": "t"}),
 			"topc: unknown field"},
-		{"duration without unit", typedStruct(t, config.TypeURL, map[string]any{"bootstrap_servers": []any{"k:9092"}, "topic": "t", "produce_timeout": "2"}),
+		{"duration without unit", kfaketest.TypedStruct(t, config.TypeURL, map[string]any{"bootstrap_servers": []any{"k:9092"}, "topic": "t", "produce_timeout": "2"}),
 			`produce_timeout: invalid google.protobuf.Duration value "2" (durations are seconds with an "s" suffix, e.g. "0.25s" or "10s")`},
-		{"bad values", typedStruct(t, config.TypeURL, map[string]any{
+		{"bad values", kfaketest.TypedStruct(t, config.TypeURL, map[string]any{
 			"bootstrap_servers": []any{"nohost"}, "topic": "bad topic!", "required_acks": 2, "produce_timeout": "-1s",
 		}),
 			`bootstrap_servers[0]: "nohost" is not host:port; ` +
@@ -630,8 +531,8 @@ func TestParseAcceptsEveryConfigForm(t *testing.T) {
 		t.Fatal(err)
 	}
 	forms := map[string]*anypb.Any{
-		"xds TypedStruct":  typedStruct(t, config.TypeURL, fields),
-		"udpa TypedStruct": {TypeUrl: "type.googleapis.com/udpa.type.v1.TypedStruct", Value: typedStruct(t, config.TypeURL, fields).Value},
+		"xds TypedStruct":  kfaketest.TypedStruct(t, config.TypeURL, fields),
+		"udpa TypedStruct": {TypeUrl: "type.googleapis.com/udpa.type.v1.TypedStruct", Value: kfaketest.TypedStruct(t, config.TypeURL, fields).Value},
 		"Config message":   direct,
 	}
 	for name, a := range forms {

@@ -9,13 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/kafka-upstream/envoy-kafka-upstream/config"
 	"github.com/kafka-upstream/envoy-kafka-upstream/encoder"
+	"github.com/kafka-upstream/envoy-kafka-upstream/internal/kfaketest"
 )
 
 const (
@@ -49,16 +47,6 @@ func (l *logLines) get() []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return append([]string(nil), l.lines...)
-}
-
-func newCluster(t *testing.T) *kfake.Cluster {
-	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, topic))
-	if err != nil {
-		t.Fatalf("starting kfake: %v", err)
-	}
-	t.Cleanup(c.Close)
-	return c
 }
 
 // newPipeline resolves cfg (bootstrap_servers and topic filled in when
@@ -100,63 +88,19 @@ func expect(t *testing.T, got Reply, status int, body, details string) {
 	}
 }
 
-func highWatermark(t *testing.T, c *kfake.Cluster) int64 {
-	t.Helper()
-	p := c.PartitionInfo(topic, 0)
-	if p == nil {
-		t.Fatalf("%s/0 does not exist", topic)
-	}
-	return p.HighWatermark
-}
-
-// holdProduce makes the cluster hold every produce request, as a broker
-// that hangs, until release is called or the test ends; then the held
-// requests are handled normally, so that closing the producer does not
-// wait out kafka-go's retries. Call it after building the producer
-// (cleanups run last-in first-out). A receive on arrived means a produce
-// request reached the broker.
-func holdProduce(t *testing.T, c *kfake.Cluster) (arrived <-chan struct{}, release func()) {
-	in := make(chan struct{}, 1)
-	held := make(chan struct{})
-	var once sync.Once
-	release = func() { once.Do(func() { close(held) }) }
-	t.Cleanup(release)
-	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
-		c.KeepControl()
-		select {
-		case in <- struct{}{}:
-		default:
-		}
-		c.SleepControl(func() { <-held })
-		return nil, nil, false // then let the cluster handle it
-	})
-	return in, release
-}
-
 func TestHandlePublishesAndAnswers200(t *testing.T) {
-	c := newCluster(t)
+	c := kfaketest.NewCluster(t, topic)
 	p, logs := newPipeline(t, c.ListenAddrs(), nil)
 
 	got := p.Handle(context.Background(), request("application/json", `{"a": 1}`))
 	expect(t, got, 200, `{"message":"message sent"}`, "kafka_upstream_sent")
 
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
-	var values []string
-	for len(values) == 0 && ctx.Err() == nil {
-		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) { values = append(values, string(r.Value)) })
-	}
+	values := kfaketest.ReadValues(t, c, topic, 1)
 	want := `{"body":"{\"a\": 1}","body_args":{"a":1}}`
 	if len(values) != 1 || values[0] != want {
 		t.Errorf("records = %q, want [%q]", values, want)
 	}
-	if hw := highWatermark(t, c); hw != 1 {
+	if hw := kfaketest.HighWatermark(t, c, topic); hw != 1 {
 		t.Errorf("high watermark = %d, want 1", hw)
 	}
 	if l := logs.get(); len(l) != 0 {
@@ -166,13 +110,13 @@ func TestHandlePublishesAndAnswers200(t *testing.T) {
 
 func TestHandleFailures(t *testing.T) {
 	t.Run("bad body: 400, nothing published", func(t *testing.T) {
-		c := newCluster(t)
+		c := kfaketest.NewCluster(t, topic)
 		p, logs := newPipeline(t, c.ListenAddrs(), nil)
 		got := p.Handle(context.Background(), request("application/x-www-form-urlencoded", "a=%"))
 		expect(t, got, 400,
 			`{"message":"Bad Request","error":"body is not valid application/x-www-form-urlencoded: invalid URL escape \"%\""}`,
 			"kafka_upstream_bad_body")
-		if hw := highWatermark(t, c); hw != 0 {
+		if hw := kfaketest.HighWatermark(t, c, topic); hw != 0 {
 			t.Errorf("high watermark = %d, want 0", hw)
 		}
 		if l := logs.get(); len(l) != 0 {
@@ -181,21 +125,21 @@ func TestHandleFailures(t *testing.T) {
 	})
 
 	t.Run("record too large: 413", func(t *testing.T) {
-		c := newCluster(t)
+		c := kfaketest.NewCluster(t, topic)
 		p, _ := newPipeline(t, c.ListenAddrs(), &config.Config{Batching: &config.Batching{Bytes: 64}})
 		got := p.Handle(context.Background(), request("text/plain", strings.Repeat("y", 64)))
 		expect(t, got, 413,
 			`{"message":"Request Entity Too Large","error":"the Kafka record is larger than the 64 bytes allowed"}`,
 			"kafka_upstream_record_too_large")
-		if hw := highWatermark(t, c); hw != 0 {
+		if hw := kfaketest.HighWatermark(t, c, topic); hw != 0 {
 			t.Errorf("high watermark = %d, want 0", hw)
 		}
 	})
 
 	t.Run("no acknowledgement: 504", func(t *testing.T) {
-		c := newCluster(t)
+		c := kfaketest.NewCluster(t, topic)
 		p, logs := newPipeline(t, c.ListenAddrs(), &config.Config{ProduceTimeout: durationpb.New(250 * time.Millisecond)})
-		held, release := holdProduce(t, c)
+		held, release := kfaketest.HoldProduce(t, c)
 		got := p.Handle(context.Background(), request("", ""))
 		expect(t, got, 504,
 			`{"message":"Gateway Timeout","error":"no acknowledgement from Kafka within 250ms"}`,
@@ -214,7 +158,7 @@ func TestHandleFailures(t *testing.T) {
 		// so a broker that recovers still gets the record nobody awaits.
 		release()
 		deadline := time.Now().Add(wait)
-		for highWatermark(t, c) != 1 {
+		for kfaketest.HighWatermark(t, c, topic) != 1 {
 			if time.Now().After(deadline) {
 				t.Fatalf("the timed-out record was not written after the broker recovered")
 			}
@@ -239,9 +183,9 @@ func TestHandleFailures(t *testing.T) {
 	})
 
 	t.Run("caller gone: 499, for adapters to drop", func(t *testing.T) {
-		c := newCluster(t)
+		c := kfaketest.NewCluster(t, topic)
 		p, _ := newPipeline(t, c.ListenAddrs(), nil)
-		held, _ := holdProduce(t, c)
+		held, _ := kfaketest.HoldProduce(t, c)
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan Reply, 1)
 		go func() { done <- p.Handle(ctx, request("", "")) }()
@@ -261,7 +205,7 @@ func TestHandleFailures(t *testing.T) {
 	})
 
 	t.Run("closed pipeline: 503", func(t *testing.T) {
-		c := newCluster(t)
+		c := kfaketest.NewCluster(t, topic)
 		p, _ := newPipeline(t, c.ListenAddrs(), nil)
 		expect(t, p.Handle(context.Background(), request("", "")), 200, `{"message":"message sent"}`, "kafka_upstream_sent")
 		if err := p.Close(); err != nil {
@@ -270,7 +214,7 @@ func TestHandleFailures(t *testing.T) {
 		expect(t, p.Handle(context.Background(), request("", "")), 503,
 			`{"message":"Service Unavailable","error":"the Kafka producer of this configuration is closed (config update or shutdown); retry"}`,
 			"kafka_upstream_closed")
-		if hw := highWatermark(t, c); hw != 1 {
+		if hw := kfaketest.HighWatermark(t, c, topic); hw != 1 {
 			t.Errorf("high watermark = %d, want 1 (only the record sent before Close)", hw)
 		}
 	})

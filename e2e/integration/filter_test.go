@@ -26,15 +26,13 @@ import (
 	"time"
 	"unicode/utf8"
 
-	xdstype "github.com/cncf/xds/go/xds/type/v3"
 	"github.com/envoyproxy/envoy/contrib/golang/common/go/api"
 	"github.com/segmentio/kafka-go"
-	"google.golang.org/protobuf/types/known/anypb"
-	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/kafka-upstream/envoy-kafka-upstream/e2e/kafkatest"
 	"github.com/kafka-upstream/envoy-kafka-upstream/filter"
 	"github.com/kafka-upstream/envoy-kafka-upstream/filter/filtertest"
+	"github.com/kafka-upstream/envoy-kafka-upstream/internal/kfaketest"
 )
 
 const (
@@ -73,21 +71,6 @@ func newTopic(t *testing.T, bootstrap string) string {
 	return topic
 }
 
-// typedStruct wraps fields as Envoy hands a static plugin_config to Parse:
-// an Any of xds.type.v3.TypedStruct whose value is a Struct.
-func typedStruct(t *testing.T, fields map[string]any) *anypb.Any {
-	t.Helper()
-	value, err := structpb.NewStruct(fields)
-	if err != nil {
-		t.Fatalf("building the plugin_config struct: %v", err)
-	}
-	a, err := anypb.New(&xdstype.TypedStruct{TypeUrl: configTypeURL, Value: value})
-	if err != nil {
-		t.Fatalf("building the plugin_config Any: %v", err)
-	}
-	return a
-}
-
 // parse loads fields through filter.Parser.Parse, as Envoy loads a
 // per-route plugin_config (nil callbacks), logging the pipeline to the
 // returned recorder. The config is destroyed when the test ends, as Envoy
@@ -97,7 +80,7 @@ func parse(t *testing.T, fields map[string]any) (any, *filtertest.SlogRecorder) 
 	filtertest.InstallLogger()
 	rec, log := filtertest.NewSlogRecorder()
 	parser := &filter.Parser{NewLogger: func() *slog.Logger { return log }}
-	cfg, err := parser.Parse(typedStruct(t, fields), nil)
+	cfg, err := parser.Parse(kfaketest.TypedStruct(t, configTypeURL, fields), nil)
 	if err != nil {
 		t.Fatalf("Parse(%v): %v", fields, err)
 	}
@@ -522,7 +505,7 @@ func TestAllForwardFlagsOffIsRejected(t *testing.T) {
 	const want = "forward_*: at least one of forward_method, forward_uri, forward_headers, forward_body must be true"
 	fields := kafkaConfig(bootstrap, "it-never-created", forward{}.fields())
 	for _, cb := range []api.ConfigCallbackHandler{nil, &filtertest.ConfigCallbacks{}} { // route level, filter level
-		cfg, err := (&filter.Parser{}).Parse(typedStruct(t, fields), cb)
+		cfg, err := (&filter.Parser{}).Parse(kfaketest.TypedStruct(t, configTypeURL, fields), cb)
 		if err == nil || err.Error() != want {
 			t.Errorf("Parse error = %v\nwant %s", err, want)
 		}

@@ -22,13 +22,13 @@ import (
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/protobuf/encoding/prototext"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/kafka-upstream/envoy-kafka-upstream/internal/kfaketest"
 )
 
 const (
@@ -224,68 +224,8 @@ func dial(t *testing.T, addr string) *grpc.ClientConn {
 	return conn
 }
 
-func newCluster(t *testing.T) *kfake.Cluster {
-	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, topic))
-	if err != nil {
-		t.Fatalf("starting kfake: %v", err)
-	}
-	t.Cleanup(c.Close)
-	for _, a := range c.ListenAddrs() {
-		if !strings.HasPrefix(a, "127.0.0.1:") {
-			t.Fatalf("kfake listens on %s, want 127.0.0.1", a)
-		}
-	}
-	return c
-}
-
 func kafkaConfig(c *kfake.Cluster) map[string]any {
 	return map[string]any{"bootstrap_servers": c.ListenAddrs(), "topic": topic}
-}
-
-// holdProduce makes the cluster hold every produce request, as a broker
-// that hangs, until release is called or the test ends. A receive on
-// arrived means a produce request reached the broker.
-func holdProduce(t *testing.T, c *kfake.Cluster) (arrived <-chan struct{}, release func()) {
-	in := make(chan struct{}, 1)
-	held := make(chan struct{})
-	var once sync.Once
-	release = func() { once.Do(func() { close(held) }) }
-	t.Cleanup(release)
-	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
-		c.KeepControl()
-		select {
-		case in <- struct{}{}:
-		default:
-		}
-		c.SleepControl(func() { <-held })
-		return nil, nil, false // then let the cluster handle it
-	})
-	return in, release
-}
-
-func readValues(t *testing.T, c *kfake.Cluster, n int) []string {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatalf("kgo client: %v", err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
-	var values []string
-	for len(values) < n {
-		fetches := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("read %d of %d records before %s: %q", len(values), n, wait, values)
-		}
-		fetches.EachRecord(func(r *kgo.Record) { values = append(values, string(r.Value)) })
-	}
-	if p := c.PartitionInfo(topic, 0); p == nil || p.HighWatermark != int64(n) {
-		t.Fatalf("partition %s/0 = %+v, want high watermark %d", topic, p, n)
-	}
-	return values
 }
 
 // getRequest is a bodyless GET as Envoy sends it: request_headers with
@@ -356,7 +296,7 @@ func checkHealth(t *testing.T, conn *grpc.ClientConn, service string, want healt
 }
 
 func TestServesHealthAndExtProc(t *testing.T) {
-	c := newCluster(t)
+	c := kfaketest.NewCluster(t, topic)
 	cmd, addr := serve(t, kafkaConfig(c))
 	conn := dial(t, addr)
 
@@ -365,7 +305,7 @@ func TestServesHealthAndExtProc(t *testing.T) {
 
 	stream := startGET(t, conn)
 	expectSent(t, stream)
-	if got := readValues(t, c, 1); got[0] != `{"body":"","body_args":{},"body_base64":true}` {
+	if got := kfaketest.ReadValues(t, c, topic, 1); got[0] != `{"body":"","body_args":{},"body_base64":true}` {
 		t.Errorf("record value = %s", got[0])
 	}
 
@@ -425,9 +365,9 @@ func TestStartupErrors(t *testing.T) {
 // On SIGTERM the command reports NOT_SERVING, stops accepting connections,
 // finishes the request in flight and exits 0.
 func TestGracefulShutdownFinishesInFlightRequests(t *testing.T) {
-	c := newCluster(t)
+	c := kfaketest.NewCluster(t, topic)
 	cmd, addr := serve(t, kafkaConfig(c))
-	arrived, release := holdProduce(t, c)
+	arrived, release := kfaketest.HoldProduce(t, c)
 	conn := dial(t, addr)
 
 	// A health watcher sees the status change.
@@ -485,7 +425,7 @@ func TestGracefulShutdownFinishesInFlightRequests(t *testing.T) {
 		t.Errorf("the grace period ran out: %s", l)
 	}
 	cmd.waitLine(t, `msg=stopped`)
-	readValues(t, c, 1)
+	kfaketest.ReadValues(t, c, topic, 1)
 }
 
 // A request stuck past -grace is cancelled without an answer, and the
@@ -495,12 +435,12 @@ func TestGracefulShutdownFinishesInFlightRequests(t *testing.T) {
 // yet longer than the grace period: the request is still in flight when the
 // grace period runs out.
 func TestGracePeriodCancelsStuckRequests(t *testing.T) {
-	c := newCluster(t)
+	c := kfaketest.NewCluster(t, topic)
 	const grace, produceTimeout = time.Second, 2 * time.Second
 	cfg := kafkaConfig(c)
 	cfg["produce_timeout"] = produceTimeout.String()
 	cmd, addr := serve(t, cfg, "-grace", grace.String())
-	arrived, _ := holdProduce(t, c) // held until the test ends
+	arrived, _ := kfaketest.HoldProduce(t, c) // held until the test ends
 	conn := dial(t, addr)
 
 	stream := startGET(t, conn)
@@ -534,10 +474,10 @@ func TestGracePeriodCancelsStuckRequests(t *testing.T) {
 // With a produce held forever and the default produce_timeout (10s),
 // SIGTERM with -grace 1s should end the process soon after the grace period.
 func TestShutdownIsBoundedByGrace(t *testing.T) {
-	c := newCluster(t)
+	c := kfaketest.NewCluster(t, topic)
 	const grace = time.Second
 	cmd, addr := serve(t, kafkaConfig(c), "-grace", grace.String())
-	arrived, _ := holdProduce(t, c) // held until the test ends
+	arrived, _ := kfaketest.HoldProduce(t, c) // held until the test ends
 	conn := dial(t, addr)
 
 	startGET(t, conn)
@@ -557,7 +497,7 @@ func TestShutdownIsBoundedByGrace(t *testing.T) {
 // A health Watch (gRPC client-side health checking) is an RPC that never
 // ends by itself; it should not make every shutdown wait out -grace.
 func TestHealthWatchDoesNotHoldShutdown(t *testing.T) {
-	c := newCluster(t)
+	c := kfaketest.NewCluster(t, topic)
 	cmd, addr := serve(t, kafkaConfig(c), "-grace", "5s")
 	conn := dial(t, addr)
 	watch, err := healthpb.NewHealthClient(conn).Watch(context.Background(), &healthpb.HealthCheckRequest{})

@@ -1,0 +1,135 @@
+// Package kfaketest holds test helpers shared by the project's tests: an
+// in-process Kafka cluster (franz-go's kfake), reading its records back with
+// franz-go's kgo, holding its produce requests, and building the
+// plugin_config Any that Envoy hands to the filter.
+//
+// It is a normal package so that tests of several packages can import it,
+// but only tests import it: production code must not.
+package kfaketest
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	xdstype "github.com/cncf/xds/go/xds/type/v3"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/structpb"
+)
+
+// ReadTimeout bounds ReadValues; the tests normally read far sooner.
+const ReadTimeout = 15 * time.Second
+
+// NewCluster starts a one-broker kfake cluster with each of topics (one
+// partition each), closed when the test ends. It fails the test unless the
+// cluster listens on 127.0.0.1 only.
+func NewCluster(t testing.TB, topics ...string) *kfake.Cluster {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, topics...))
+	if err != nil {
+		t.Fatalf("starting kfake: %v", err)
+	}
+	t.Cleanup(c.Close)
+	for _, a := range c.ListenAddrs() {
+		if !strings.HasPrefix(a, "127.0.0.1:") {
+			t.Fatalf("kfake listens on %s, want 127.0.0.1", a)
+		}
+	}
+	return c
+}
+
+// HighWatermark returns the high watermark of topic/0, failing the test if
+// that partition does not exist.
+func HighWatermark(t testing.TB, c *kfake.Cluster, topic string) int64 {
+	t.Helper()
+	p := c.PartitionInfo(topic, 0)
+	if p == nil {
+		t.Fatalf("topic %s partition 0 does not exist", topic)
+	}
+	return p.HighWatermark
+}
+
+// HoldProduce makes the cluster hold every produce request, as a broker
+// that hangs, until release is called or the test ends; then the held
+// requests are handled normally, so that closing the producer does not
+// wait out kafka-go's retries. Call it after building the producer (the
+// pipeline, server or command holding it): cleanups run last-in first-out,
+// so the requests are released before the producer is closed. A receive on
+// arrived means a produce request reached the broker.
+func HoldProduce(t testing.TB, c *kfake.Cluster) (arrived <-chan struct{}, release func()) {
+	in := make(chan struct{}, 1)
+	held := make(chan struct{})
+	var once sync.Once
+	release = func() { once.Do(func() { close(held) }) }
+	t.Cleanup(release)
+	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		select {
+		case in <- struct{}{}:
+		default:
+		}
+		c.SleepControl(func() { <-held })
+		return nil, nil, false // then let the cluster handle it
+	})
+	return in, release
+}
+
+// ReadValues consumes exactly n records from the start of topic/0 with
+// franz-go and returns their values. It fails the test if they do not come
+// within ReadTimeout or a fetch fails, reports any record with a key, and
+// requires the high watermark to be n, so that no record is left unread.
+func ReadValues(t testing.TB, c *kfake.Cluster, topic string, n int) []string {
+	t.Helper()
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(c.ListenAddrs()...),
+		kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+	)
+	if err != nil {
+		t.Fatalf("kgo client: %v", err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), ReadTimeout)
+	defer cancel()
+	var values []string
+	for len(values) < n {
+		fetches := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read %d of %d records of %s before %s: %q", len(values), n, topic, ReadTimeout, values)
+		}
+		fetches.EachError(func(topic string, p int32, err error) {
+			t.Fatalf("fetching %s/%d: %v", topic, p, err)
+		})
+		fetches.EachRecord(func(r *kgo.Record) {
+			if r.Key != nil {
+				t.Errorf("record key = %q, want none", r.Key)
+			}
+			values = append(values, string(r.Value))
+		})
+	}
+	if hw := HighWatermark(t, c, topic); hw != int64(n) {
+		t.Fatalf("%s high watermark = %d, want %d", topic, hw, n)
+	}
+	return values
+}
+
+// TypedStruct wraps fields as Envoy hands a static plugin_config to the
+// filter's Parse: an Any of xds.type.v3.TypedStruct with type_url typeURL
+// whose value is a Struct of fields.
+func TypedStruct(t testing.TB, typeURL string, fields map[string]any) *anypb.Any {
+	t.Helper()
+	value, err := structpb.NewStruct(fields)
+	if err != nil {
+		t.Fatalf("building the plugin_config struct: %v", err)
+	}
+	a, err := anypb.New(&xdstype.TypedStruct{TypeUrl: typeURL, Value: value})
+	if err != nil {
+		t.Fatalf("building the plugin_config Any: %v", err)
+	}
+	return a
+}
