@@ -96,11 +96,20 @@ func run(log *slog.Logger, configPath, addr string, grace time.Duration, maxMsg 
 	deadline := time.Now().Add(grace)
 	log.Info("shutting down: finishing in-flight requests", "grace", grace)
 	healthSrv.Shutdown()  // NOT_SERVING for health-checking clients
-	go srv.GracefulStop() // no new connections or streams
+	stopped := make(chan struct{})
+	go func() { srv.GracefulStop(); close(stopped) }() // no new connections or streams
 	drainCtx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	if err := processor.WaitIdle(drainCtx); err != nil {
 		log.Warn("grace period over: cancelling the requests still in flight")
+	} else {
+		// The last replies may still be on their way to Envoy: let
+		// GracefulStop finish sending them. It also waits for health
+		// Watch streams, which never end by themselves, hence the bound.
+		select {
+		case <-stopped:
+		case <-time.After(time.Second):
+		}
 	}
 	srv.Stop()
 	<-served

@@ -508,7 +508,7 @@ func TestHealthWatchDoesNotHoldShutdown(t *testing.T) {
 		t.Fatalf("health Watch = %v, %v; want SERVING", st, err)
 	}
 	cmd.signal(t, syscall.SIGTERM)
-	if code := cmd.exitCode(t, 2*time.Second); code != 0 {
+	if code := cmd.exitCode(t, 4*time.Second); code != 0 {
 		t.Errorf("exit code = %d, want 0", code)
 	}
 	if l := cmd.findLine("grace period over"); l != "" {
