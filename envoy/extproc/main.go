@@ -95,7 +95,7 @@ func run(log *slog.Logger, configPath, addr string, grace time.Duration, maxMsg 
 	// them too).
 	deadline := time.Now().Add(grace)
 	log.Info("shutting down: finishing in-flight requests", "grace", grace)
-	healthSrv.Shutdown()  // NOT_SERVING for health-checking clients
+	healthSrv.Shutdown() // NOT_SERVING for health-checking clients
 	stopped := make(chan struct{})
 	go func() { srv.GracefulStop(); close(stopped) }() // no new connections or streams
 	drainCtx, cancel := context.WithDeadline(context.Background(), deadline)
