@@ -15,5 +15,7 @@ export KAFKA_BOOTSTRAP="127.0.0.1:${KAFKA_PORT}"
 # this one: start from nothing.
 "$here/kafka.sh" stop >/dev/null 2>&1 || true
 trap '"$here/kafka.sh" stop >/dev/null 2>&1 || true' EXIT
-"$here/kafka.sh" start
+# One retry: a broker start was seen to fail once on a loaded machine (the
+# log tail is printed either way).
+"$here/kafka.sh" start || { echo "with-kafka.sh: broker start failed; retrying once" >&2; "$here/kafka.sh" stop || true; "$here/kafka.sh" start; }
 "$@"
