@@ -13,16 +13,25 @@ import (
 // Name is the plugin_name to use in Envoy's golang filter config.
 const Name = "kafka-upstream"
 
-// filterConfig is one parsed plugin_config. Its pipeline (and so its Kafka
-// writer) is shared by every stream that uses this config.
+// filterConfig is one parsed plugin_config, or a view of one chosen by
+// Merge. Its pipeline (and so its Kafka writer) is shared by every stream
+// that uses this config.
 type filterConfig struct {
 	pipeline *ingest.Pipeline
+	// owner is set on configs made by Parse only. Envoy stores what Merge
+	// returns as a config of its own and destroys it when the route or its
+	// parent changes, while the parsed configs live on: a merged view must
+	// not close the pipeline it borrows.
+	owner bool
 }
 
 // Destroy is called on Envoy's main thread when xDS drops the config.
 // Closing waits for records already handed to Kafka, so it runs in the
 // background: the main thread must not stall on a slow broker.
 func (c *filterConfig) Destroy() {
+	if !c.owner {
+		return
+	}
 	go func() {
 		if err := c.pipeline.Close(); err != nil {
 			Logger().Warn("closing the kafka producer", "error", err)
@@ -53,15 +62,17 @@ func (p *Parser) Parse(any *anypb.Any, _ api.ConfigCallbackHandler) (interface{}
 	if p.NewLogger != nil {
 		log = p.NewLogger()
 	}
-	return &filterConfig{pipeline: ingest.New(settings, log)}, nil
+	return &filterConfig{pipeline: ingest.New(settings, log), owner: true}, nil
 }
 
 // Merge picks the most specific config: a per-route config replaces the
 // listener's as a whole (it is a complete config, validated on its own).
-// Merge runs on worker threads, so it only chooses; it never builds.
+// Merge runs on worker threads, so it only chooses and never builds; it
+// returns a view that does not own the chosen pipeline (see owner).
 func (p *Parser) Merge(parent, child interface{}) interface{} {
-	if child != nil {
-		return child
+	chosen := child
+	if chosen == nil {
+		chosen = parent
 	}
-	return parent
+	return &filterConfig{pipeline: chosen.(*filterConfig).pipeline}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/kafka-upstream/envoy-kafka-upstream/config"
 	"github.com/kafka-upstream/envoy-kafka-upstream/filter/filtertest"
+	"github.com/kafka-upstream/envoy-kafka-upstream/ingest"
 	"github.com/kafka-upstream/envoy-kafka-upstream/internal/kfaketest"
 )
 
@@ -465,16 +466,42 @@ func TestPanicInThePipelineAnswers500(t *testing.T) {
 
 func TestMergePicksTheMostSpecificConfig(t *testing.T) {
 	p := &Parser{}
-	parent, child := &filterConfig{}, &filterConfig{}
-	if got := p.Merge(parent, child); got != child {
-		t.Errorf("Merge(parent, child) = %p, want the child %p", got, child)
+	parentPipeline, childPipeline := &ingest.Pipeline{}, &ingest.Pipeline{}
+	parent := &filterConfig{pipeline: parentPipeline, owner: true}
+	child := &filterConfig{pipeline: childPipeline, owner: true}
+	for _, tt := range []struct {
+		name          string
+		parent, child interface{}
+		want          *ingest.Pipeline
+	}{
+		{"route config wins", parent, child, childPipeline},
+		{"no route config", parent, nil, parentPipeline},
+		{"no parent", nil, child, childPipeline},
+	} {
+		got := p.Merge(tt.parent, tt.child).(*filterConfig)
+		if got.pipeline != tt.want || got.owner {
+			t.Errorf("%s: Merge = %+v, want a view (owner false) of %p", tt.name, got, tt.want)
+		}
+		if got == tt.child || got == tt.parent {
+			t.Errorf("%s: Merge returned a parsed config itself; Envoy would destroy it with the merged id", tt.name)
+		}
 	}
-	if got := p.Merge(parent, nil); got != parent {
-		t.Errorf("Merge(parent, nil) = %p, want the parent %p", got, parent)
-	}
-	if got := p.Merge(nil, child); got != child {
-		t.Errorf("Merge(nil, child) = %p, want the child %p", got, child)
-	}
+}
+
+// Envoy destroys merged configs on its own (a route or its parent changes):
+// the route's parsed config must keep publishing.
+func TestDestroyingAMergedConfigKeepsThePipelineOpen(t *testing.T) {
+	c := kfaketest.NewCluster(t, topic)
+	parent, _ := parseConfig(t, kafkaConfig(c, nil))
+	child, _ := parseConfig(t, kafkaConfig(c, nil))
+	merged := (&Parser{}).Merge(parent, child)
+	merged.(api.Config).Destroy()
+	// A wrong Destroy closes in the background: give it time to.
+	time.Sleep(200 * time.Millisecond)
+
+	s := newStream(child)
+	s.f.DecodeHeaders(filtertest.NewHeaders(":method", "GET", ":path", "/"), true)
+	expectReply(t, s.finish(t), 200, sentBody, "kafka_upstream_sent")
 }
 
 func TestParseErrors(t *testing.T) {

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"syscall"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -22,17 +24,17 @@ import (
 type Reason int
 
 const (
-	// Unavailable: the brokers could not be reached or refused the record
-	// for a reason the client cannot fix (unknown topic, not enough
-	// replicas, …) after kafka-go's retries.
+	// Unavailable: the brokers could not be reached (after
+	// maxNetworkAttempts tries), or refused the record for a reason that
+	// retrying cannot fix (authorization, invalid record, …).
 	Unavailable Reason = iota
 	// TooLarge: the record exceeds batching.bytes; it was not sent.
 	TooLarge
 	// BrokerTooLarge: the broker refused the record as larger than its
 	// (or the topic's) max.message.bytes.
 	BrokerTooLarge
-	// Timeout: no acknowledgement within produce_timeout. The record may
-	// still be written later (at-least-once): nobody is told.
+	// Timeout: no acknowledgement within produce_timeout. A write in
+	// flight may still land (at-least-once): nobody is told.
 	Timeout
 	// Canceled: the caller gave up (the HTTP stream was reset).
 	Canceled
@@ -49,10 +51,6 @@ type Error struct {
 func (e *Error) Error() string { return e.Err.Error() }
 func (e *Error) Unwrap() error { return e.Err }
 
-// maxAttempts bounds the tries of one batch: a record answered 504 may
-// still be written up to maxAttempts × produce_timeout after it was sent.
-const maxAttempts = 3
-
 // Producer publishes records and waits for the configured acknowledgements.
 type Producer struct {
 	writer    *kafka.Writer
@@ -67,6 +65,11 @@ func New(s *config.Settings, log *slog.Logger) *Producer {
 	transport := &kafka.Transport{
 		ClientID:    s.ClientID,
 		DialTimeout: s.ProduceTimeout,
+		// kafka-go serves metadata, and a failure to fetch it, from a cache
+		// refreshed at random within this period (6 s by default): a short
+		// one lets retries see a new partition leader, or a cluster back
+		// from an outage, sooner, for one small request a second.
+		MetadataTTL: time.Second,
 	}
 	w := &kafka.Writer{
 		Addr: kafka.TCP(s.Brokers...),
@@ -80,14 +83,11 @@ func New(s *config.Settings, log *slog.Logger) *Producer {
 		BatchSize:    s.BatchSize,
 		BatchBytes:   s.BatchBytes,
 		RequiredAcks: kafka.RequiredAcks(s.RequiredAcks),
-		// A batch is retried on its own, even after its requests were
-		// answered; kafka-go's 10 attempts would keep a record answered 504
-		// coming for minutes. Three attempts (0.1 s and 0.2 s apart) ride
-		// out a leader change, and an unreachable cluster fails within a
-		// second with 502.
-		MaxAttempts:            maxAttempts,
-		WriteBackoffMin:        100 * time.Millisecond,
-		WriteBackoffMax:        time.Second,
+		// One attempt per write: Publish retries, within its request's
+		// deadline. kafka-go's own retries (10 by default) go on after the
+		// request was answered, and queue every later batch of the
+		// partition behind the failing one.
+		MaxAttempts:            1,
 		ReadTimeout:            s.ProduceTimeout,
 		WriteTimeout:           s.ProduceTimeout,
 		Transport:              transport,
@@ -101,16 +101,88 @@ func New(s *config.Settings, log *slog.Logger) *Producer {
 
 // Publish writes records and returns once the brokers acknowledged all of
 // them, or with an *Error. The caller bounds the wait through ctx.
+//
+// Failures Kafka calls retriable (leader changes, not enough replicas, a
+// topic being created, …) are retried until ctx ends, as a Java producer
+// does until delivery.timeout.ms. Connection failures are tried
+// maxNetworkAttempts times only: when the cluster is unreachable, clients
+// learn it in well under a second instead of at the deadline. Only the
+// records not yet acknowledged are written again.
 func (p *Producer) Publish(ctx context.Context, records []encoder.Record) error {
 	msgs := make([]kafka.Message, len(records))
 	for i, r := range records {
 		msgs[i] = kafka.Message{Topic: r.Topic, Key: r.Key, Value: r.Value}
 	}
-	err := p.writer.WriteMessages(ctx, msgs...)
-	if err == nil {
-		return nil
+	networkFailures := 0
+	for attempt := 0; ; attempt++ {
+		err := p.writer.WriteMessages(ctx, msgs...)
+		if err == nil {
+			return nil
+		}
+		var cause error
+		msgs, cause = unacknowledged(msgs, err)
+		reason := classify(ctx, cause)
+		if reason != Unavailable || !retriable(cause) {
+			return &Error{Reason: reason, Err: err}
+		}
+		if isNetwork(cause) {
+			if networkFailures++; networkFailures >= maxNetworkAttempts {
+				return &Error{Reason: Unavailable, Err: err}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return &Error{Reason: classify(ctx, ctx.Err()), Err: fmt.Errorf("%w; last error: %v", ctx.Err(), cause)}
+		case <-time.After(backoff(attempt)):
+		}
 	}
-	return &Error{Reason: classify(ctx, err), Err: err}
+}
+
+// maxNetworkAttempts bounds the tries that fail to reach a broker at all.
+const maxNetworkAttempts = 3
+
+// backoff is the pause after failed attempt n (0-based): 100 ms doubling,
+// at most 1 s.
+func backoff(n int) time.Duration {
+	d := 100 * time.Millisecond << min(n, 4)
+	return min(d, time.Second)
+}
+
+// unacknowledged returns the messages a failed write left unwritten and the
+// error that decides what to do: kafka-go reports one error per message
+// (WriteErrors, indexed like the input), or one error for the whole write.
+func unacknowledged(msgs []kafka.Message, err error) ([]kafka.Message, error) {
+	var werrs kafka.WriteErrors
+	if !errors.As(err, &werrs) || len(werrs) != len(msgs) {
+		return msgs, err
+	}
+	var left []kafka.Message
+	var cause error
+	for i, e := range werrs {
+		if e != nil {
+			left = append(left, msgs[i])
+			if cause == nil {
+				cause = e
+			}
+		}
+	}
+	return left, cause
+}
+
+// retriable says whether writing again may succeed.
+func retriable(err error) bool {
+	var kerr kafka.Error
+	if errors.As(err, &kerr) {
+		return kerr.Temporary()
+	}
+	return isNetwork(err)
+}
+
+// isNetwork reports a failure to reach or talk to a broker.
+func isNetwork(err error) bool {
+	var opErr *net.OpError
+	return errors.As(err, &opErr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 func classify(ctx context.Context, err error) Reason {
@@ -126,16 +198,6 @@ func classify(ctx context.Context, err error) Reason {
 		return Timeout
 	case ctx.Err() != nil:
 		return Canceled
-	}
-	// kafka-go reports one error per message; a single failed record
-	// decides the class.
-	var werrs kafka.WriteErrors
-	if errors.As(err, &werrs) {
-		for _, e := range werrs {
-			if e != nil {
-				return classify(ctx, e)
-			}
-		}
 	}
 	return Unavailable
 }

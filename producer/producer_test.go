@@ -1,0 +1,205 @@
+package producer
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kafka-upstream/envoy-kafka-upstream/config"
+	"github.com/kafka-upstream/envoy-kafka-upstream/encoder"
+	"github.com/kafka-upstream/envoy-kafka-upstream/internal/kfaketest"
+)
+
+const topic = "events"
+
+func newProducer(t *testing.T, brokers []string, timeout time.Duration) *Producer {
+	t.Helper()
+	p := New(&config.Settings{
+		Brokers: brokers, Topic: topic, RequiredAcks: -1, ProduceTimeout: timeout,
+		BatchTimeout: time.Millisecond, BatchSize: 100, BatchBytes: 1 << 20, ClientID: "test",
+	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+func record(v string) []encoder.Record {
+	return []encoder.Record{{Topic: topic, Value: []byte(v)}}
+}
+
+// failProduce answers the first n produce requests with errCode for every
+// partition, then lets the cluster handle them; it counts all of them.
+func failProduce(c *kfake.Cluster, n int32, errCode int16) *atomic.Int32 {
+	var seen atomic.Int32
+	c.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		if seen.Add(1) > n {
+			return nil, nil, false
+		}
+		pr := req.(*kmsg.ProduceRequest)
+		resp := pr.ResponseKind().(*kmsg.ProduceResponse)
+		for _, rt := range pr.Topics {
+			st := kmsg.NewProduceResponseTopic()
+			st.Topic = rt.Topic
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewProduceResponseTopicPartition()
+				sp.Partition = rp.Partition
+				sp.ErrorCode = errCode
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp, nil, true
+	})
+	return &seen
+}
+
+func reasonOf(t *testing.T, err error) Reason {
+	t.Helper()
+	var perr *Error
+	if !errors.As(err, &perr) {
+		t.Fatalf("error %v (%T), want *producer.Error", err, err)
+	}
+	return perr.Reason
+}
+
+func TestPublishRetriesRetriableBrokerErrors(t *testing.T) {
+	c := kfaketest.NewCluster(t, topic)
+	p := newProducer(t, c.ListenAddrs(), 10*time.Second)
+	seen := failProduce(c, 2, int16(kafka.NotLeaderForPartition))
+	if err := p.Publish(context.Background(), record("v")); err != nil {
+		t.Fatalf("Publish: %v", err)
+	}
+	if n := seen.Load(); n != 3 {
+		t.Errorf("%d produce requests, want 3 (two refused, then written)", n)
+	}
+	if got := kfaketest.ReadValues(t, c, topic, 1); got[0] != "v" {
+		t.Errorf("record %q", got[0])
+	}
+}
+
+func TestPublishRetriesUntilTheDeadline(t *testing.T) {
+	c := kfaketest.NewCluster(t, topic)
+	p := newProducer(t, c.ListenAddrs(), 10*time.Second)
+	seen := failProduce(c, 1<<30, int16(kafka.NotEnoughReplicas))
+	ctx, cancel := context.WithTimeout(context.Background(), 700*time.Millisecond)
+	defer cancel()
+	err := p.Publish(ctx, record("v"))
+	if r := reasonOf(t, err); r != Timeout {
+		t.Fatalf("reason %d (%v), want Timeout", r, err)
+	}
+	// Attempts at 0, 0.1, 0.3 and 0.7 s (backoff 100 ms doubling).
+	if n := seen.Load(); n < 3 || n > 4 {
+		t.Errorf("%d produce requests in 700ms, want 3 or 4", n)
+	}
+	if kfaketest.HighWatermark(t, c, topic) != 0 {
+		t.Error("a refused record was written")
+	}
+}
+
+func TestPublishDoesNotRetryPermanentErrors(t *testing.T) {
+	c := kfaketest.NewCluster(t, topic)
+	p := newProducer(t, c.ListenAddrs(), 10*time.Second)
+	seen := failProduce(c, 1<<30, int16(kafka.TopicAuthorizationFailed))
+	err := p.Publish(context.Background(), record("v"))
+	if r := reasonOf(t, err); r != Unavailable {
+		t.Fatalf("reason %d (%v), want Unavailable", r, err)
+	}
+	if n := seen.Load(); n != 1 {
+		t.Errorf("%d produce requests, want 1", n)
+	}
+}
+
+func TestPublishBrokerRefusesTooLarge(t *testing.T) {
+	c := kfaketest.NewCluster(t, topic)
+	p := newProducer(t, c.ListenAddrs(), 10*time.Second)
+	seen := failProduce(c, 1<<30, int16(kafka.MessageSizeTooLarge))
+	if r := reasonOf(t, p.Publish(context.Background(), record("v"))); r != BrokerTooLarge {
+		t.Fatalf("reason %d, want BrokerTooLarge", r)
+	}
+	if n := seen.Load(); n != 1 {
+		t.Errorf("%d produce requests, want 1", n)
+	}
+}
+
+func TestPublishTooLargeForBatchBytes(t *testing.T) {
+	p := newProducer(t, []string{"127.0.0.1:1"}, time.Second)
+	big := make([]byte, 2<<20)
+	err := p.Publish(context.Background(), []encoder.Record{{Topic: topic, Value: big}})
+	if r := reasonOf(t, err); r != TooLarge {
+		t.Fatalf("reason %d (%v), want TooLarge", r, err)
+	}
+}
+
+// An unreachable cluster fails fast: Unavailable well before the deadline.
+func TestPublishUnreachableFailsFast(t *testing.T) {
+	// A listener that accepts and at once closes every connection.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	p := newProducer(t, []string{l.Addr().String()}, 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = p.Publish(ctx, record("v"))
+	if r := reasonOf(t, err); r != Unavailable {
+		t.Fatalf("reason %d (%v), want Unavailable", r, err)
+	}
+	if ctx.Err() != nil {
+		t.Error("Publish used up the whole deadline")
+	}
+}
+
+func TestPublishAfterClose(t *testing.T) {
+	c := kfaketest.NewCluster(t, topic)
+	p := newProducer(t, c.ListenAddrs(), time.Second)
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if r := reasonOf(t, p.Publish(context.Background(), record("v"))); r != Closed {
+		t.Fatalf("reason %d, want Closed", r)
+	}
+}
+
+func TestUnacknowledgedKeepsOnlyFailedRecords(t *testing.T) {
+	msgs := []kafka.Message{{Value: []byte("a")}, {Value: []byte("b")}, {Value: []byte("c")}}
+	left, cause := unacknowledged(msgs, kafka.WriteErrors{nil, kafka.NotLeaderForPartition, kafka.RequestTimedOut})
+	if len(left) != 2 || string(left[0].Value) != "b" || string(left[1].Value) != "c" {
+		t.Errorf("left %v", left)
+	}
+	if !errors.Is(cause, kafka.NotLeaderForPartition) {
+		t.Errorf("cause %v", cause)
+	}
+	whole := errors.New("dial")
+	left, cause = unacknowledged(msgs, whole)
+	if len(left) != 3 || cause != whole {
+		t.Errorf("a whole-write error must keep every record: %v %v", left, cause)
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	want := []time.Duration{100, 200, 400, 800, 1000, 1000, 1000}
+	for n, w := range want {
+		if got := backoff(n); got != w*time.Millisecond {
+			t.Errorf("backoff(%d) = %s, want %s", n, got, w*time.Millisecond)
+		}
+	}
+}
