@@ -107,7 +107,7 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error
 	// mode the whole body comes in one message, with end_of_stream false
 	// when trailers follow (and, with request_trailer_mode SKIP, no
 	// trailers message ever comes): that one message completes the request.
-	buffered := false
+	buffered, noBody := false, false
 	for {
 		req, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
@@ -122,7 +122,10 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error
 			case filterv3.ProcessingMode_BUFFERED:
 				buffered = true
 			case filterv3.ProcessingMode_NONE:
-				// No body will come; bodyless requests still work.
+				// Envoy's default: no body will come. Bodyless requests
+				// still work; one with a body is refused below, or Envoy
+				// would send it on to the route unpublished.
+				noBody = true
 			default:
 				return s.reply(stream, misconfigured(fmt.Sprintf("ext_proc request_body_mode must be BUFFERED, not %s", mode)))
 			}
@@ -135,6 +138,9 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error
 				return s.reply(stream, misconfigured(selectErr.Error()))
 			}
 			if !r.RequestHeaders.GetEndOfStream() {
+				if noBody {
+					return s.reply(stream, misconfigured("ext_proc request_body_mode must be BUFFERED, not NONE: the request has a body"))
+				}
 				// Ask for the body; Envoy buffers it whole (413 past its limit).
 				if err := stream.Send(continueHeaders); err != nil {
 					return err

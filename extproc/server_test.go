@@ -604,6 +604,33 @@ func TestStreamedBodyModeIsMisconfigured(t *testing.T) {
 	}
 }
 
+// request_body_mode NONE is Envoy's default: bodyless requests are served,
+// a request with a body is refused instead of going on to the route
+// unpublished.
+func TestBodyModeNone(t *testing.T) {
+	c := kfaketest.NewCluster(t, topic, auditTopic)
+	e := start(t, kafkaConfig(c, topic, nil))
+
+	stream := e.open(t)
+	req := requestHeaders(true, ":path", "/", ":method", "GET")
+	req.ProtocolConfig.RequestBodyMode = filterv3.ProcessingMode_NONE
+	send(t, stream, req)
+	expectResponse(t, stream, immediate(200, sentBody, "kafka_upstream_sent"))
+	e.expectEnd(t, stream)
+
+	stream = e.open(t)
+	req = requestHeaders(false, ":path", "/", ":method", "POST", "content-type", "text/plain")
+	req.ProtocolConfig.RequestBodyMode = filterv3.ProcessingMode_NONE
+	send(t, stream, req)
+	body := `{"message":"Internal Server Error","error":"ext_proc request_body_mode must be BUFFERED, not NONE: the request has a body"}`
+	expectResponse(t, stream, immediate(500, body, "kafka_upstream_misconfigured"))
+	e.expectEnd(t, stream)
+
+	if hw := kfaketest.HighWatermark(t, c, topic); hw != 1 {
+		t.Errorf("high watermark = %d, want 1 (the GET only)", hw)
+	}
+}
+
 func TestProtocolViolationsEndTheStreamWithInvalidArgument(t *testing.T) {
 	t.Run("response_headers", func(t *testing.T) {
 		c := kfaketest.NewCluster(t, topic, auditTopic)

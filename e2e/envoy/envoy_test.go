@@ -374,3 +374,13 @@ func TestRequestWithTrailers(t *testing.T) {
 		})
 	}
 }
+
+// An ext_proc filter left at its default body mode (NONE) must not let
+// bodies through to the route unpublished.
+func TestBodyModeNoneIsRefused(t *testing.T) {
+	code, body, _ := do(t, http1, "POST", "/no-body-mode", "text/plain", []byte("x"))
+	want := `{"message":"Internal Server Error","error":"ext_proc request_body_mode must be BUFFERED, not NONE: the request has a body"}`
+	if code != 500 || body != want {
+		t.Errorf("reply %d %q, want 500 %s", code, body, want)
+	}
+}

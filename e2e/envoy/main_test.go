@@ -159,7 +159,7 @@ func writeEnvoyConfig(path string, httpPort, adminPort, grpcPort int) error {
 		{"port_value: 9901", fmt.Sprintf("port_value: %d", adminPort)},
 		{"port_value: 50051", fmt.Sprintf("port_value: %d", grpcPort)},
 		{`              - match: { prefix: "/" }` + "\n",
-			perRoute("/audit", "audit") + perRoute("/nowhere", "missing") + `              - match: { prefix: "/" }` + "\n"},
+			perRoute("/audit", "audit") + perRoute("/nowhere", "missing") + noBodyRoute + `              - match: { prefix: "/" }` + "\n"},
 	} {
 		if err := replace(r[0], r[1]); err != nil {
 			return err
@@ -167,6 +167,16 @@ func writeEnvoyConfig(path string, httpPort, adminPort, grpcPort int) error {
 	}
 	return os.WriteFile(path, []byte(cfg), 0o644)
 }
+
+// noBodyRoute leaves request_body_mode at Envoy's default, NONE.
+const noBodyRoute = `              - match: { prefix: "/no-body-mode" }
+                direct_response: { status: 502, body: { inline_string: "passed through" } }
+                typed_per_filter_config:
+                  envoy.filters.http.ext_proc:
+                    "@type": type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExtProcPerRoute
+                    overrides:
+                      processing_mode: { request_header_mode: SEND, response_header_mode: SKIP }
+`
 
 func start(logPath, bin string, args ...string) (*exec.Cmd, error) {
 	logFile, err := os.Create(logPath)
