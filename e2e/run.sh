@@ -17,9 +17,19 @@ logs="$(mktemp -d /tmp/kafka-upstream-run.XXXXXX)"
 [[ -x build/extproc ]] || { echo "run.sh: build/extproc is missing: run \`make run\`, which builds it" >&2; exit 1; }
 envoy="$(e2e/envoy.sh path)"
 
+# Everything here is this run's own: refuse to start next to another one
+# (or anything else on these ports) rather than stop what it runs.
+for port in 9092 9093 50051 10000 9901; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "run.sh: 127.0.0.1:$port is in use (another \`make run\`?); stop it first" >&2
+    exit 1
+  fi
+done
+
 pids=()
 cleanup() {
-  trap - EXIT INT TERM
+  trap "" INT TERM  # cleanup must finish: make forwards a second signal
+  trap - EXIT
   echo
   echo "run.sh: stopping Envoy, the ext_proc server and Kafka"
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
@@ -33,9 +43,11 @@ trap 'exit 130' INT TERM
 e2e/kafka.sh start
 e2e/kafka.sh create-topic events 1 >/dev/null
 
-build/extproc -config e2e/extproc.yaml -addr 127.0.0.1:50051 >"$logs/extproc.log" 2>&1 &
+# In sessions of their own, so that Ctrl-C reaches this script only, which
+# stops them in order; a child that exits by itself is then a real failure.
+setsid build/extproc -config e2e/extproc.yaml -addr 127.0.0.1:50051 >"$logs/extproc.log" 2>&1 &
 pids+=($!)
-"$envoy" -c e2e/envoy-extproc.yaml --disable-hot-restart --log-level warn >"$logs/envoy.log" 2>&1 &
+setsid "$envoy" -c e2e/envoy-extproc.yaml --disable-hot-restart --log-level warn >"$logs/envoy.log" 2>&1 &
 pids+=($!)
 
 # Ready when the server listens and Envoy's admin says so.
@@ -57,7 +69,7 @@ kafka-upstream is running: Envoy on http://127.0.0.1:10000 publishes every
 request to topic "events" on Kafka 127.0.0.1:9092.
 
   Send a record:
-    curl -i http://127.0.0.1:10000/orders?source=web -H 'content-type: application/json' -d '{"id": 42}'
+    curl -i 'http://127.0.0.1:10000/orders?source=web' -H 'content-type: application/json' -d '{"id": 42}'
 
   Read the topic (in another terminal):
     e2e/kafka.sh consume events
@@ -66,4 +78,8 @@ request to topic "events" on Kafka 127.0.0.1:9092.
   Ctrl-C stops everything.
 MSG
 
-wait "${pids[@]}"
+# Until Ctrl-C, or until one of them dies.
+wait -n "${pids[@]}" || true
+echo "run.sh: a process exited; logs:" >&2
+tail -n 20 "$logs"/*.log >&2
+exit 1
