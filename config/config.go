@@ -181,6 +181,9 @@ func valueError(err error) string {
 	if strings.HasPrefix(s, "syntax error: unexpected token") {
 		s = "wrong type, " + s[len("syntax error: "):]
 	}
+	if strings.Contains(s, "for string field") {
+		s += ` (in YAML, quote it: unquoted no, yes, on, off and numbers are not strings)`
+	}
 	if strings.Contains(s, "google.protobuf.Duration") {
 		s += ` (durations are seconds with an "s" suffix, e.g. "0.25s" or "10s")`
 	}

@@ -120,6 +120,8 @@ func TestConfigErrors(t *testing.T) {
 			`batching.timeout: invalid google.protobuf.Duration value "5ms" (durations are seconds with an "s" suffix, e.g. "0.25s" or "10s")`},
 		{"string for a list", `{"bootstrap_servers":"k:1"}`,
 			`bootstrap_servers: wrong type, unexpected token "k:1"`},
+		{"YAML's no for a topic", `{"topic":false}`,
+			`topic: invalid value for string field topic: false (in YAML, quote it: unquoted no, yes, on, off and numbers are not strings)`},
 		{"string for a bool", `{"forward_body":"yes"}`,
 			`forward_body: invalid value for bool field forwardBody: "yes"`},
 		{"not an object", `["k:1"]`,

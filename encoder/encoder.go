@@ -99,7 +99,8 @@ func (e *Encoder) Encode(r *Request) ([]Record, error) {
 	return []Record{{Topic: e.topic, Value: value}}, nil
 }
 
-// encodeBody fills body, body_args and body_base64 by Kong's rules:
+// encodeBody fills body, body_args and body_base64 by Kong's rules
+// (an empty body with a JSON or multipart type gives "" and {}):
 // form, multipart and JSON bodies are kept as text and parsed into
 // body_args; text/plain, text/html and the XML types are kept as text with
 // body_args {}; anything else, a missing content type included, is
@@ -112,6 +113,10 @@ func encodeBody(env *envelope, ct mediaType, body []byte) error {
 	var args any = map[string]any{}
 	text := false
 	switch {
+	case ct.isJSON() && len(body) == 0:
+		// Many clients send a JSON content-type on every request, bodyless
+		// ones included: an empty body is an empty body, not bad JSON.
+		text = true
 	case ct.isJSON():
 		if err := checkJSON(body); err != nil {
 			return &BodyError{MediaType: ct.name, Err: err}
@@ -126,7 +131,7 @@ func encodeBody(env *envelope, ct mediaType, body []byte) error {
 		}
 		args, text = parsed, true
 	case ct.name == "multipart/form-data":
-		parsed, err := multipartArgs(body, ct.params["boundary"])
+		parsed, err := multipartArgs(body, ct)
 		if err != nil {
 			return &BodyError{MediaType: ct.name, Err: err}
 		}

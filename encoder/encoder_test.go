@@ -78,6 +78,12 @@ func TestEnvelope(t *testing.T) {
 			bodyOnly, request("POST", "/", "multipart/form-data; boundary=B",
 				"--B\r\nContent-Disposition: form-data; name=\"f\"; filename=\"x.bin\"\r\n\r\n\xff\xfe\r\n--B\r\nContent-Disposition: form-data; name=\"t\"\r\n\r\nok\r\n--B--\r\n"),
 			`{"body":"LS1CDQpDb250ZW50LURpc3Bvc2l0aW9uOiBmb3JtLWRhdGE7IG5hbWU9ImYiOyBmaWxlbmFtZT0ieC5iaW4iDQoNCv/+DQotLUINCkNvbnRlbnQtRGlzcG9zaXRpb246IGZvcm0tZGF0YTsgbmFtZT0idCINCg0Kb2sNCi0tQi0tDQo=","body_args":{"t":"ok"},"body_base64":true}`},
+		{"empty JSON body is an empty body, not bad JSON",
+			bodyOnly, request("GET", "/", "application/json", ""),
+			`{"body":"","body_args":{}}`},
+		{"empty multipart body without boundary",
+			bodyOnly, request("POST", "/", "multipart/form-data", ""),
+			`{"body":"","body_args":{}}`},
 		{"empty multipart body is an empty form",
 			bodyOnly, request("POST", "/", "multipart/form-data; boundary=B", ""),
 			`{"body":"","body_args":{}}`},
@@ -143,12 +149,14 @@ func TestBodyErrors(t *testing.T) {
 		name, contentType, body, want string
 	}{
 		{"truncated JSON", "application/json", `{"a":`, "body is not valid application/json: unexpected end of JSON input"},
-		{"empty JSON", "application/json", ``, "body is not valid application/json: unexpected end of JSON input"},
+		{"blank JSON", "application/json", " \n", "body is not valid application/json: unexpected end of JSON input"},
 		{"two JSON values", "application/json", `{} {}`, "body is not valid application/json: invalid character '{' after top-level value"},
 		{"JSON not UTF-8", "application/json", "\"\xff\"", "body is not valid application/json: not UTF-8"},
 		{"bad JSON under +json", "application/problem+json", `nope`, "body is not valid application/problem+json: invalid character 'o' in literal null (expecting 'u')"},
 		{"form with a bad escape", "application/x-www-form-urlencoded", "a=%zz", `body is not valid application/x-www-form-urlencoded: invalid URL escape "%zz"`},
 		{"multipart without boundary", "multipart/form-data", "x", "body is not valid multipart/form-data: content-type has no boundary parameter"},
+		{"multipart with a malformed parameter", `multipart/form-data; boundary="q q"; x=`, "x",
+			"body is not valid multipart/form-data: content-type parameters do not parse (mime: invalid media parameter), so the boundary is unknown"},
 		{"multipart that never ends", "multipart/form-data; boundary=B", "--B\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nx", "body is not valid multipart/form-data: unexpected EOF"},
 	}
 	for _, tt := range tests {
