@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"runtime"
 	"strings"
@@ -30,6 +29,7 @@ import (
 	"github.com/kafka-upstream/envoy-kafka-upstream/config"
 	"github.com/kafka-upstream/envoy-kafka-upstream/extproc"
 	"github.com/kafka-upstream/envoy-kafka-upstream/internal/kfaketest"
+	"github.com/kafka-upstream/envoy-kafka-upstream/internal/logtest"
 )
 
 const (
@@ -44,35 +44,11 @@ const (
 
 var _ extprocv3.ExternalProcessorServer = (*extproc.Server)(nil)
 
-// logLines is a slog.Handler keeping "LEVEL message key=value …" lines.
-type logLines struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (l *logLines) Enabled(context.Context, slog.Level) bool { return true }
-func (l *logLines) WithAttrs([]slog.Attr) slog.Handler       { panic("not used by the server") }
-func (l *logLines) WithGroup(string) slog.Handler            { panic("not used by the server") }
-func (l *logLines) Handle(_ context.Context, r slog.Record) error {
-	var b strings.Builder
-	b.WriteString(r.Level.String() + " " + r.Message)
-	r.Attrs(func(a slog.Attr) bool {
-		b.WriteString(" " + a.Key + "=" + a.Value.String())
-		return true
-	})
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.lines = append(l.lines, b.String())
-	return nil
-}
-
-// own returns the lines the server logged itself, leaving out kafka-go's
-// retry warnings ("WARN kafka: …").
-func (l *logLines) own() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+// ownLines returns the lines the server logged itself, leaving out
+// kafka-go's retry warnings ("WARN kafka: …").
+func ownLines(logs *logtest.Recorder) []string {
 	var out []string
-	for _, line := range l.lines {
+	for _, line := range logs.Lines() {
 		if !strings.HasPrefix(line, "WARN kafka: ") {
 			out = append(out, line)
 		}
@@ -131,7 +107,7 @@ type env struct {
 	server *extproc.Server
 	rec    *recorder
 	client extprocv3.ExternalProcessorClient
-	logs   *logLines
+	logs   *logtest.Recorder
 }
 
 // start loads the config file contents cfg (a JSON object) as the command
@@ -147,8 +123,8 @@ func start(t *testing.T, cfg map[string]any) *env {
 	if err != nil {
 		t.Fatalf("ServerFromYAML(%s): %v", data, err)
 	}
-	logs := &logLines{}
-	server := extproc.New(settings, slog.New(logs))
+	logs, log := logtest.New()
+	server := extproc.New(settings, log)
 	t.Cleanup(func() {
 		if err := server.Close(context.Background()); err != nil {
 			t.Errorf("Close: %v", err)
@@ -343,7 +319,7 @@ func TestBodylessGETIsAnsweredFromRequestHeaders(t *testing.T) {
 	if sent := e.rec.sends(); len(sent) != 1 {
 		t.Errorf("the server sent %d responses, want 1", len(sent))
 	}
-	if l := e.logs.own(); len(l) != 0 {
+	if l := ownLines(e.logs); len(l) != 0 {
 		t.Errorf("log = %q, want nothing", l)
 	}
 }
@@ -470,7 +446,7 @@ func TestInvalidJSONIsRejectedWith400AndNotPublished(t *testing.T) {
 	if hw := kfaketest.HighWatermark(t, c, topic); hw != 0 {
 		t.Errorf("high watermark = %d, want 0: nothing may be published", hw)
 	}
-	if l := e.logs.own(); len(l) != 0 {
+	if l := ownLines(e.logs); len(l) != 0 {
 		t.Errorf("log = %q, want nothing: a client error is not the server's", l)
 	}
 }
@@ -568,7 +544,7 @@ func TestNamedConfigSelection(t *testing.T) {
 					t.Errorf("%d records published, want none", hw)
 				}
 				want := "ERROR misconfigured reply=" + body
-				if l := e.logs.own(); len(l) != 1 || l[0] != want {
+				if l := ownLines(e.logs); len(l) != 1 || l[0] != want {
 					t.Errorf("log = %q, want [%q]", l, want)
 				}
 			}
@@ -597,7 +573,7 @@ func TestStreamedBodyModeIsMisconfigured(t *testing.T) {
 			if hw := kfaketest.HighWatermark(t, c, topic); hw != 0 {
 				t.Errorf("high watermark = %d, want 0", hw)
 			}
-			if l := e.logs.own(); len(l) != 1 || l[0] != "ERROR misconfigured reply="+body {
+			if l := ownLines(e.logs); len(l) != 1 || l[0] != "ERROR misconfigured reply="+body {
 				t.Errorf("log = %q", l)
 			}
 		})
@@ -733,7 +709,7 @@ func TestClientCancelWhileProducingSendsNothingAndLeaksNothing(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if l := e.logs.own(); len(l) != 0 {
+	if l := ownLines(e.logs); len(l) != 0 {
 		t.Errorf("log = %q, want nothing", l)
 	}
 }

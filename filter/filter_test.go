@@ -18,6 +18,7 @@ import (
 	"github.com/kafka-upstream/envoy-kafka-upstream/filter/filtertest"
 	"github.com/kafka-upstream/envoy-kafka-upstream/ingest"
 	"github.com/kafka-upstream/envoy-kafka-upstream/internal/kfaketest"
+	"github.com/kafka-upstream/envoy-kafka-upstream/internal/logtest"
 )
 
 const (
@@ -32,10 +33,10 @@ const (
 // parseConfig builds a filter config through Parser.Parse, the way Envoy
 // loads a filter-level plugin_config, and destroys it when the test ends.
 // The pipeline logs to the returned recorder.
-func parseConfig(t *testing.T, fields map[string]any) (*filterConfig, *filtertest.SlogRecorder) {
+func parseConfig(t *testing.T, fields map[string]any) (*filterConfig, *logtest.Recorder) {
 	t.Helper()
 	filtertest.InstallLogger()
-	rec, log := filtertest.NewSlogRecorder()
+	rec, log := logtest.New()
 	parser := &Parser{NewLogger: func() *slog.Logger { return log }}
 	cfg, err := parser.Parse(kfaketest.TypedStruct(t, config.TypeURL, fields), &filtertest.ConfigCallbacks{})
 	if err != nil {

@@ -2,10 +2,8 @@ package ingest
 
 import (
 	"context"
-	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +12,7 @@ import (
 	"github.com/kafka-upstream/envoy-kafka-upstream/config"
 	"github.com/kafka-upstream/envoy-kafka-upstream/encoder"
 	"github.com/kafka-upstream/envoy-kafka-upstream/internal/kfaketest"
+	"github.com/kafka-upstream/envoy-kafka-upstream/internal/logtest"
 )
 
 const (
@@ -21,38 +20,10 @@ const (
 	wait  = 10 * time.Second
 )
 
-// logLines is a slog.Handler keeping "LEVEL message key=value …" lines.
-type logLines struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (l *logLines) Enabled(context.Context, slog.Level) bool { return true }
-func (l *logLines) WithAttrs([]slog.Attr) slog.Handler       { panic("not used by the pipeline") }
-func (l *logLines) WithGroup(string) slog.Handler            { panic("not used by the pipeline") }
-func (l *logLines) Handle(_ context.Context, r slog.Record) error {
-	var b strings.Builder
-	b.WriteString(r.Level.String() + " " + r.Message)
-	r.Attrs(func(a slog.Attr) bool {
-		b.WriteString(" " + a.Key + "=" + a.Value.String())
-		return true
-	})
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.lines = append(l.lines, b.String())
-	return nil
-}
-
-func (l *logLines) get() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]string(nil), l.lines...)
-}
-
 // newPipeline resolves cfg (bootstrap_servers and topic filled in when
 // empty) and builds a pipeline logging to the returned lines; it is closed
 // when the test ends.
-func newPipeline(t *testing.T, brokers []string, cfg *config.Config) (*Pipeline, *logLines) {
+func newPipeline(t *testing.T, brokers []string, cfg *config.Config) (*Pipeline, *logtest.Recorder) {
 	t.Helper()
 	if cfg == nil {
 		cfg = &config.Config{}
@@ -67,8 +38,8 @@ func newPipeline(t *testing.T, brokers []string, cfg *config.Config) (*Pipeline,
 	if err != nil {
 		t.Fatalf("Resolve: %v", err)
 	}
-	logs := &logLines{}
-	p := New(s, slog.New(logs))
+	logs, log := logtest.New()
+	p := New(s, log)
 	t.Cleanup(func() { p.Close() })
 	return p, logs
 }
@@ -103,7 +74,7 @@ func TestHandlePublishesAndAnswers200(t *testing.T) {
 	if hw := kfaketest.HighWatermark(t, c, topic); hw != 1 {
 		t.Errorf("high watermark = %d, want 1", hw)
 	}
-	if l := logs.get(); len(l) != 0 {
+	if l := logs.Lines(); len(l) != 0 {
 		t.Errorf("log = %q, want nothing", l)
 	}
 }
@@ -119,7 +90,7 @@ func TestHandleFailures(t *testing.T) {
 		if hw := kfaketest.HighWatermark(t, c, topic); hw != 0 {
 			t.Errorf("high watermark = %d, want 0", hw)
 		}
-		if l := logs.get(); len(l) != 0 {
+		if l := logs.Lines(); len(l) != 0 {
 			t.Errorf("log = %q, want nothing: a client error is not the gateway's", l)
 		}
 	})
@@ -152,13 +123,13 @@ func TestHandleFailures(t *testing.T) {
 		// kafka-go's own retries may log too ("WARN kafka: …"), before or
 		// after the pipeline's warning.
 		pipelineWarnings := 0
-		for _, l := range logs.get() {
+		for _, l := range logs.Lines() {
 			if strings.HasPrefix(l, "WARN kafka did not acknowledge in time topic=events timeout=250ms error=") {
 				pipelineWarnings++
 			}
 		}
 		if pipelineWarnings != 1 {
-			t.Errorf("log = %q, want the pipeline's warning once", logs.get())
+			t.Errorf("log = %q, want the pipeline's warning once", logs.Lines())
 		}
 
 		// At-least-once: kafka-go keeps retrying the batch after the reply,
@@ -184,7 +155,7 @@ func TestHandleFailures(t *testing.T) {
 		got := p.Handle(context.Background(), request("", ""))
 		expect(t, got, 502, `{"message":"Bad Gateway","error":"could not send message to topic"}`, "kafka_upstream_produce_failed")
 		want := "ERROR publishing to kafka failed topic=events error=dial tcp " + addr + ": connect: connection refused"
-		if l := logs.get(); len(l) != 1 || l[0] != want {
+		if l := logs.Lines(); len(l) != 1 || l[0] != want {
 			t.Errorf("log = %q, want [%q]", l, want)
 		}
 	})

@@ -33,6 +33,7 @@ import (
 	"github.com/kafka-upstream/envoy-kafka-upstream/filter"
 	"github.com/kafka-upstream/envoy-kafka-upstream/filter/filtertest"
 	"github.com/kafka-upstream/envoy-kafka-upstream/internal/kfaketest"
+	"github.com/kafka-upstream/envoy-kafka-upstream/internal/logtest"
 )
 
 const (
@@ -75,10 +76,10 @@ func newTopic(t *testing.T, bootstrap string) string {
 // per-route plugin_config (nil callbacks), logging the pipeline to the
 // returned recorder. The config is destroyed when the test ends, as Envoy
 // does when xDS drops it.
-func parse(t *testing.T, fields map[string]any) (any, *filtertest.SlogRecorder) {
+func parse(t *testing.T, fields map[string]any) (any, *logtest.Recorder) {
 	t.Helper()
 	filtertest.InstallLogger()
-	rec, log := filtertest.NewSlogRecorder()
+	rec, log := logtest.New()
 	parser := &filter.Parser{NewLogger: func() *slog.Logger { return log }}
 	cfg, err := parser.Parse(kfaketest.TypedStruct(t, configTypeURL, fields), nil)
 	if err != nil {
