@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/kafka-upstream/envoy-kafka-upstream/message"
 )
 
 // BodyError reports a body that does not parse as the media type its
@@ -39,7 +41,7 @@ func (m mediaType) isJSON() bool {
 	return m.name == "application/json" || strings.HasSuffix(m.name, "+json")
 }
 
-func contentType(hs []Header) mediaType {
+func contentType(hs []message.Header) mediaType {
 	for _, h := range hs {
 		if h.Name == "content-type" {
 			name, params, err := mime.ParseMediaType(h.Value)

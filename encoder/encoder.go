@@ -17,27 +17,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/kafka-upstream/envoy-kafka-upstream/config"
+	"github.com/kafka-upstream/envoy-kafka-upstream/message"
 )
-
-// Header is one request header as Envoy holds it: lower-case name, one value.
-// Pseudo-headers (":method", ":path", ":authority", …) are included.
-type Header struct {
-	Name  string
-	Value string
-}
-
-// Request is everything the encoder needs from an HTTP request.
-type Request struct {
-	Headers []Header
-	Body    []byte
-}
-
-// Record is one Kafka record to publish.
-type Record struct {
-	Topic string
-	Key   []byte
-	Value []byte
-}
 
 // Encoder builds records for one resolved configuration.
 type Encoder struct {
@@ -64,7 +45,7 @@ type envelope struct {
 
 // Encode returns the records for r. The only error is a *BodyError: the body
 // claims a structured media type and does not parse.
-func (e *Encoder) Encode(r *Request) ([]Record, error) {
+func (e *Encoder) Encode(r *message.Request) ([]message.Record, error) {
 	var env envelope
 	if e.forward.Method {
 		env.Method = pseudo(r.Headers, ":method")
@@ -96,7 +77,7 @@ func (e *Encoder) Encode(r *Request) ([]Record, error) {
 		panic("encoder: envelope does not marshal: " + err.Error())
 	}
 	value := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
-	return []Record{{Topic: e.topic, Value: value}}, nil
+	return []message.Record{{Topic: e.topic, Partition: message.AnyPartition, Value: value}}, nil
 }
 
 // encodeBody fills body, body_args and body_base64 by Kong's rules
@@ -163,7 +144,7 @@ var rawTextTypes = map[string]bool{
 }
 
 // pseudo returns the first value of a pseudo-header.
-func pseudo(hs []Header, name string) string {
+func pseudo(hs []message.Header, name string) string {
 	for _, h := range hs {
 		if h.Name == name {
 			return h.Value
@@ -175,7 +156,7 @@ func pseudo(hs []Header, name string) string {
 // headerObject maps each header name to its value, or to the list of its
 // values when repeated (Kong's kong.request.get_headers shape). Pseudo-headers
 // are left out, except :authority, which becomes "host" as on HTTP/1.1.
-func headerObject(hs []Header) map[string]any {
+func headerObject(hs []message.Header) map[string]any {
 	out := make(map[string]any, len(hs))
 	var authority string
 	for _, h := range hs {

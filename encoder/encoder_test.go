@@ -6,23 +6,24 @@ import (
 	"testing"
 
 	"github.com/kafka-upstream/envoy-kafka-upstream/config"
+	"github.com/kafka-upstream/envoy-kafka-upstream/message"
 )
 
 var all = config.Forward{Method: true, URI: true, Headers: true, Body: true}
 var bodyOnly = config.Forward{Body: true}
 
-func request(method, path, contentType, body string, extra ...string) *Request {
-	hs := []Header{{":method", method}, {":path", path}, {":authority", "example.com"}, {":scheme", "http"}}
+func request(method, path, contentType, body string, extra ...string) *message.Request {
+	hs := []message.Header{{Name: ":method", Value: method}, {Name: ":path", Value: path}, {Name: ":authority", Value: "example.com"}, {Name: ":scheme", Value: "http"}}
 	if contentType != "" {
-		hs = append(hs, Header{"content-type", contentType})
+		hs = append(hs, message.Header{Name: "content-type", Value: contentType})
 	}
 	for i := 0; i+1 < len(extra); i += 2 {
-		hs = append(hs, Header{extra[i], extra[i+1]})
+		hs = append(hs, message.Header{Name: extra[i], Value: extra[i+1]})
 	}
-	return &Request{Headers: hs, Body: []byte(body)}
+	return &message.Request{Headers: hs, Body: []byte(body)}
 }
 
-func encode(t *testing.T, fwd config.Forward, r *Request) string {
+func encode(t *testing.T, fwd config.Forward, r *message.Request) string {
 	t.Helper()
 	e := New(&config.Settings{Topic: "events", Forward: fwd})
 	recs, err := e.Encode(r)
@@ -50,7 +51,7 @@ func TestEnvelope(t *testing.T) {
 	tests := []struct {
 		name string
 		fwd  config.Forward
-		req  *Request
+		req  *message.Request
 		want string
 	}{
 		{"bodyless GET, default flags: Kong's empty base64 body",

@@ -24,7 +24,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/kafka-upstream/envoy-kafka-upstream/config"
-	"github.com/kafka-upstream/envoy-kafka-upstream/encoder"
+	"github.com/kafka-upstream/envoy-kafka-upstream/message"
 	"github.com/kafka-upstream/envoy-kafka-upstream/ingest"
 )
 
@@ -101,7 +101,7 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error
 	ctx := stream.Context()
 	pipeline, selectErr := s.pick(ctx)
 
-	var headers []encoder.Header
+	var headers []message.Header
 	var body []byte
 	// Envoy (1.33+) states its body mode on the first message. In BUFFERED
 	// mode the whole body comes in one message, with end_of_stream false
@@ -163,7 +163,7 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error
 			return status.Error(codes.InvalidArgument, "request body before request headers")
 		}
 
-		reply := pipeline.Handle(ctx, &encoder.Request{Headers: headers, Body: body})
+		reply := pipeline.Handle(ctx, &message.Request{Headers: headers, Body: body})
 		if ctx.Err() != nil {
 			return status.FromContextError(ctx.Err()).Err()
 		}
@@ -226,14 +226,14 @@ func messageKind(req *extprocv3.ProcessingRequest) string {
 
 // convertHeaders takes Envoy's header list as is, pseudo-headers included.
 // Envoy sends values in raw_value (bytes); value is the older field.
-func convertHeaders(hm *corev3.HeaderMap) []encoder.Header {
-	out := make([]encoder.Header, 0, len(hm.GetHeaders()))
+func convertHeaders(hm *corev3.HeaderMap) []message.Header {
+	out := make([]message.Header, 0, len(hm.GetHeaders()))
 	for _, h := range hm.GetHeaders() {
 		v := h.GetValue()
 		if raw := h.GetRawValue(); len(raw) > 0 {
 			v = string(raw)
 		}
-		out = append(out, encoder.Header{Name: h.GetKey(), Value: v})
+		out = append(out, message.Header{Name: h.GetKey(), Value: v})
 	}
 	return out
 }

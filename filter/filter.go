@@ -13,7 +13,7 @@ import (
 
 	"github.com/envoyproxy/envoy/contrib/golang/common/go/api"
 
-	"github.com/kafka-upstream/envoy-kafka-upstream/encoder"
+	"github.com/kafka-upstream/envoy-kafka-upstream/message"
 	"github.com/kafka-upstream/envoy-kafka-upstream/ingest"
 )
 
@@ -27,7 +27,7 @@ type streamFilter struct {
 
 	config    *filterConfig
 	callbacks api.FilterCallbackHandler
-	headers   []encoder.Header
+	headers   []message.Header
 
 	mu      sync.Mutex
 	started bool
@@ -82,7 +82,7 @@ func (f *streamFilter) publish(body []byte) api.StatusType {
 	f.started = true
 	ctx, cancel := context.WithCancel(context.Background())
 	f.cancel = cancel
-	req := &encoder.Request{Headers: f.headers, Body: body}
+	req := &message.Request{Headers: f.headers, Body: body}
 
 	go func() {
 		defer cancel()
@@ -102,7 +102,7 @@ func (f *streamFilter) publish(body []byte) api.StatusType {
 }
 
 // handle runs the pipeline, turning a panic in it into our JSON 500.
-func (f *streamFilter) handle(ctx context.Context, req *encoder.Request) (reply ingest.Reply) {
+func (f *streamFilter) handle(ctx context.Context, req *message.Request) (reply ingest.Reply) {
 	defer func() {
 		if r := recover(); r != nil {
 			Logger().Error("panic while publishing", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
@@ -114,10 +114,10 @@ func (f *streamFilter) handle(ctx context.Context, req *encoder.Request) (reply 
 
 // copyHeaders reads the header map once, on the worker thread. Range
 // includes the pseudo-headers (:method, :path, :authority, :scheme).
-func copyHeaders(h api.RequestHeaderMap) []encoder.Header {
-	var out []encoder.Header
+func copyHeaders(h api.RequestHeaderMap) []message.Header {
+	var out []message.Header
 	h.Range(func(name, value string) bool {
-		out = append(out, encoder.Header{Name: strings.ToLower(name), Value: value})
+		out = append(out, message.Header{Name: strings.ToLower(name), Value: value})
 		return true
 	})
 	return out

@@ -1,7 +1,7 @@
 // Package ingest is the host-agnostic core both Envoy adapters share: it
 // takes a buffered HTTP request through the encoder and the producer and
 // says what to answer. The golang filter and the ext_proc server only
-// translate Envoy's types into an encoder.Request and a Reply back.
+// translate Envoy's types into an message.Request and a Reply back.
 package ingest
 
 import (
@@ -14,6 +14,7 @@ import (
 	"net/http"
 
 	"github.com/kafka-upstream/envoy-kafka-upstream/config"
+	"github.com/kafka-upstream/envoy-kafka-upstream/message"
 	"github.com/kafka-upstream/envoy-kafka-upstream/encoder"
 	"github.com/kafka-upstream/envoy-kafka-upstream/producer"
 )
@@ -55,7 +56,7 @@ func (p *Pipeline) Settings() *config.Settings { return p.settings }
 // Handle encodes and publishes one request and returns the reply. It blocks
 // until the brokers answer or produce_timeout runs out, so adapters call it
 // off Envoy's worker thread. ctx is cancelled when the client goes away.
-func (p *Pipeline) Handle(ctx context.Context, req *encoder.Request) Reply {
+func (p *Pipeline) Handle(ctx context.Context, req *message.Request) Reply {
 	records, err := p.encoder.Encode(req)
 	if err != nil {
 		var bodyErr *encoder.BodyError
@@ -68,7 +69,7 @@ func (p *Pipeline) Handle(ctx context.Context, req *encoder.Request) Reply {
 
 	ctx, cancel := context.WithTimeout(ctx, p.settings.ProduceTimeout)
 	defer cancel()
-	if err := p.producer.Publish(ctx, records); err != nil {
+	if err := producer.FirstError(p.producer.Publish(ctx, records)); err != nil {
 		return p.failure(err)
 	}
 	return Reply{Status: http.StatusOK, Body: sentBody, Details: "kafka_upstream_sent"}

@@ -10,7 +10,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/kafka-upstream/envoy-kafka-upstream/config"
-	"github.com/kafka-upstream/envoy-kafka-upstream/encoder"
+	"github.com/kafka-upstream/envoy-kafka-upstream/message"
 	"github.com/kafka-upstream/envoy-kafka-upstream/internal/kfaketest"
 	"github.com/kafka-upstream/envoy-kafka-upstream/internal/logtest"
 )
@@ -44,12 +44,12 @@ func newPipeline(t *testing.T, brokers []string, cfg *config.Config) (*Pipeline,
 	return p, logs
 }
 
-func request(contentType, body string) *encoder.Request {
-	hs := []encoder.Header{{Name: ":method", Value: "POST"}, {Name: ":path", Value: "/"}}
+func request(contentType, body string) *message.Request {
+	hs := []message.Header{{Name: ":method", Value: "POST"}, {Name: ":path", Value: "/"}}
 	if contentType != "" {
-		hs = append(hs, encoder.Header{Name: "content-type", Value: contentType})
+		hs = append(hs, message.Header{Name: "content-type", Value: contentType})
 	}
-	return &encoder.Request{Headers: hs, Body: []byte(body)}
+	return &message.Request{Headers: hs, Body: []byte(body)}
 }
 
 func expect(t *testing.T, got Reply, status int, body, details string) {

@@ -11,13 +11,14 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 
 	"github.com/kafka-upstream/envoy-kafka-upstream/config"
-	"github.com/kafka-upstream/envoy-kafka-upstream/encoder"
+	"github.com/kafka-upstream/envoy-kafka-upstream/message"
 )
 
 // Reason classifies a failed publish.
@@ -56,6 +57,7 @@ type Producer struct {
 	writer    *kafka.Writer
 	transport *kafka.Transport
 	maxBytes  int64
+	acks      int
 }
 
 // New builds a producer for s. It opens no connection: kafka-go connects
@@ -95,12 +97,15 @@ func New(s *config.Settings, log *slog.Logger) *Producer {
 		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
 			log.Warn("kafka: " + fmt.Sprintf(msg, args...))
 		}),
+		// Where each acknowledged record went: kafka-go tells it only here.
+		Completion: recordCompletion,
 	}
-	return &Producer{writer: w, transport: transport, maxBytes: s.BatchBytes}
+	return &Producer{writer: w, transport: transport, maxBytes: s.BatchBytes, acks: s.RequiredAcks}
 }
 
 // Publish writes records and returns once the brokers acknowledged all of
-// them, or with an *Error. The caller bounds the wait through ctx.
+// them or gave up, with one result per record, indexed like records. A
+// failed record's Err is an *Error. The caller bounds the wait through ctx.
 //
 // Failures Kafka calls retriable (leader changes, not enough replicas, a
 // topic being created, …) are retried until ctx ends, as a Java producer
@@ -108,34 +113,102 @@ func New(s *config.Settings, log *slog.Logger) *Producer {
 // maxNetworkAttempts times only: when the cluster is unreachable, clients
 // learn it in well under a second instead of at the deadline. Only the
 // records not yet acknowledged are written again.
-func (p *Producer) Publish(ctx context.Context, records []encoder.Record) error {
+func (p *Producer) Publish(ctx context.Context, records []message.Record) []message.Result {
+	call := &publishCall{results: make([]message.Result, len(records))}
 	msgs := make([]kafka.Message, len(records))
 	for i, r := range records {
-		msgs[i] = kafka.Message{Topic: r.Topic, Key: r.Key, Value: r.Value}
+		call.results[i] = message.Result{Topic: r.Topic, Partition: message.AnyPartition, Offset: -1}
+		msgs[i] = kafka.Message{Topic: r.Topic, Key: r.Key, Value: r.Value, WriterData: &slot{call: call, index: i}}
+	}
+	fail := func(msgs []kafka.Message, err *Error) []message.Result {
+		return call.finish(msgs, err, p.acks)
 	}
 	networkFailures := 0
 	for attempt := 0; ; attempt++ {
 		err := p.writer.WriteMessages(ctx, msgs...)
 		if err == nil {
-			return nil
+			return call.finish(nil, nil, p.acks)
 		}
 		var cause error
 		msgs, cause = unacknowledged(msgs, err)
 		reason := classify(ctx, cause)
 		if reason != Unavailable || !retriable(cause) {
-			return &Error{Reason: reason, Err: err}
+			return fail(msgs, &Error{Reason: reason, Err: err})
 		}
 		if isNetwork(cause) {
 			if networkFailures++; networkFailures >= maxNetworkAttempts {
-				return &Error{Reason: Unavailable, Err: err}
+				return fail(msgs, &Error{Reason: Unavailable, Err: err})
 			}
 		}
 		select {
 		case <-ctx.Done():
-			return &Error{Reason: classify(ctx, ctx.Err()), Err: fmt.Errorf("%w; last error: %v", ctx.Err(), cause)}
+			return fail(msgs, &Error{Reason: classify(ctx, ctx.Err()), Err: fmt.Errorf("%w; last error: %v", ctx.Err(), cause)})
 		case <-time.After(backoff(attempt)):
 		}
 	}
+}
+
+// publishCall collects where the records of one Publish went. kafka-go's
+// Completion fills it from its own goroutines, and a write abandoned at the
+// deadline may complete after Publish returned: hence the lock.
+type publishCall struct {
+	mu       sync.Mutex
+	results  []message.Result
+	finished bool
+}
+
+// slot is a message's kafka.Message.WriterData: its place in a call.
+type slot struct {
+	call  *publishCall
+	index int
+}
+
+// recordCompletion is the Writer's Completion: it runs once per batch
+// attempt, before the WriteMessages waiting for that batch returns.
+func recordCompletion(msgs []kafka.Message, err error) {
+	if err != nil {
+		return
+	}
+	for _, m := range msgs {
+		s, ok := m.WriterData.(*slot)
+		if !ok {
+			continue
+		}
+		s.call.mu.Lock()
+		if !s.call.finished {
+			r := &s.call.results[s.index]
+			r.Partition, r.Offset, r.Err = m.Partition, m.Offset, nil
+		}
+		s.call.mu.Unlock()
+	}
+}
+
+// finish marks failed the messages left unacknowledged and freezes the
+// results. With acks=0 the broker sends no offsets.
+func (c *publishCall) finish(failed []kafka.Message, err *Error, acks int) []message.Result {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.finished = true
+	for _, m := range failed {
+		r := &c.results[m.WriterData.(*slot).index]
+		r.Partition, r.Offset, r.Err = message.AnyPartition, -1, err
+	}
+	if acks == 0 {
+		for i := range c.results {
+			c.results[i].Offset = -1
+		}
+	}
+	return c.results
+}
+
+// FirstError returns the first failed result's error, or nil.
+func FirstError(results []message.Result) error {
+	for _, r := range results {
+		if r.Err != nil {
+			return r.Err
+		}
+	}
+	return nil
 }
 
 // maxNetworkAttempts bounds the tries that fail to reach a broker at all.

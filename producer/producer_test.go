@@ -15,7 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafka-upstream/envoy-kafka-upstream/config"
-	"github.com/kafka-upstream/envoy-kafka-upstream/encoder"
+	"github.com/kafka-upstream/envoy-kafka-upstream/message"
 	"github.com/kafka-upstream/envoy-kafka-upstream/internal/kfaketest"
 )
 
@@ -31,8 +31,8 @@ func newProducer(t *testing.T, brokers []string, timeout time.Duration) *Produce
 	return p
 }
 
-func record(v string) []encoder.Record {
-	return []encoder.Record{{Topic: topic, Value: []byte(v)}}
+func record(v string) []message.Record {
+	return []message.Record{{Topic: topic, Value: []byte(v)}}
 }
 
 // failProduce answers the first n produce requests with errCode for every
@@ -75,7 +75,7 @@ func TestPublishRetriesRetriableBrokerErrors(t *testing.T) {
 	c := kfaketest.NewCluster(t, topic)
 	p := newProducer(t, c.ListenAddrs(), 10*time.Second)
 	seen := failProduce(c, 2, int16(kafka.NotLeaderForPartition))
-	if err := p.Publish(context.Background(), record("v")); err != nil {
+	if err := FirstError(p.Publish(context.Background(), record("v"))); err != nil {
 		t.Fatalf("Publish: %v", err)
 	}
 	if n := seen.Load(); n != 3 {
@@ -92,7 +92,7 @@ func TestPublishRetriesUntilTheDeadline(t *testing.T) {
 	seen := failProduce(c, 1<<30, int16(kafka.NotEnoughReplicas))
 	ctx, cancel := context.WithTimeout(context.Background(), 700*time.Millisecond)
 	defer cancel()
-	err := p.Publish(ctx, record("v"))
+	err := FirstError(p.Publish(ctx, record("v")))
 	if r := reasonOf(t, err); r != Timeout {
 		t.Fatalf("reason %d (%v), want Timeout", r, err)
 	}
@@ -109,7 +109,7 @@ func TestPublishDoesNotRetryPermanentErrors(t *testing.T) {
 	c := kfaketest.NewCluster(t, topic)
 	p := newProducer(t, c.ListenAddrs(), 10*time.Second)
 	seen := failProduce(c, 1<<30, int16(kafka.TopicAuthorizationFailed))
-	err := p.Publish(context.Background(), record("v"))
+	err := FirstError(p.Publish(context.Background(), record("v")))
 	if r := reasonOf(t, err); r != Unavailable {
 		t.Fatalf("reason %d (%v), want Unavailable", r, err)
 	}
@@ -122,7 +122,7 @@ func TestPublishBrokerRefusesTooLarge(t *testing.T) {
 	c := kfaketest.NewCluster(t, topic)
 	p := newProducer(t, c.ListenAddrs(), 10*time.Second)
 	seen := failProduce(c, 1<<30, int16(kafka.MessageSizeTooLarge))
-	if r := reasonOf(t, p.Publish(context.Background(), record("v"))); r != BrokerTooLarge {
+	if r := reasonOf(t, FirstError(p.Publish(context.Background(), record("v")))); r != BrokerTooLarge {
 		t.Fatalf("reason %d, want BrokerTooLarge", r)
 	}
 	if n := seen.Load(); n != 1 {
@@ -133,7 +133,7 @@ func TestPublishBrokerRefusesTooLarge(t *testing.T) {
 func TestPublishTooLargeForBatchBytes(t *testing.T) {
 	p := newProducer(t, []string{"127.0.0.1:1"}, time.Second)
 	big := make([]byte, 2<<20)
-	err := p.Publish(context.Background(), []encoder.Record{{Topic: topic, Value: big}})
+	err := FirstError(p.Publish(context.Background(), []message.Record{{Topic: topic, Value: big}}))
 	if r := reasonOf(t, err); r != TooLarge {
 		t.Fatalf("reason %d (%v), want TooLarge", r, err)
 	}
@@ -159,7 +159,7 @@ func TestPublishUnreachableFailsFast(t *testing.T) {
 	p := newProducer(t, []string{l.Addr().String()}, 10*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err = p.Publish(ctx, record("v"))
+	err = FirstError(p.Publish(ctx, record("v")))
 	if r := reasonOf(t, err); r != Unavailable {
 		t.Fatalf("reason %d (%v), want Unavailable", r, err)
 	}
@@ -174,7 +174,7 @@ func TestPublishAfterClose(t *testing.T) {
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if r := reasonOf(t, p.Publish(context.Background(), record("v"))); r != Closed {
+	if r := reasonOf(t, FirstError(p.Publish(context.Background(), record("v")))); r != Closed {
 		t.Fatalf("reason %d, want Closed", r)
 	}
 }
@@ -200,6 +200,30 @@ func TestBackoff(t *testing.T) {
 	for n, w := range want {
 		if got := backoff(n); got != w*time.Millisecond {
 			t.Errorf("backoff(%d) = %s, want %s", n, got, w*time.Millisecond)
+		}
+	}
+}
+
+func TestPublishReturnsOneResultPerRecordInInputOrder(t *testing.T) {
+	c := kfaketest.NewCluster(t, topic, "audit")
+	p := newProducer(t, c.ListenAddrs(), 10*time.Second)
+	records := []message.Record{
+		{Topic: topic, Partition: message.AnyPartition, Value: []byte("a")},
+		{Topic: "audit", Partition: message.AnyPartition, Value: []byte("b")},
+		{Topic: topic, Partition: message.AnyPartition, Value: []byte("c")},
+	}
+	got := p.Publish(context.Background(), records)
+	want := []message.Result{
+		{Topic: topic, Partition: 0, Offset: 0},
+		{Topic: "audit", Partition: 0, Offset: 0},
+		{Topic: topic, Partition: 0, Offset: 1},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d results, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("result %d = %+v, want %+v", i, got[i], want[i])
 		}
 	}
 }
