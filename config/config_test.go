@@ -15,15 +15,16 @@ const minimal = `{"bootstrap_servers":["127.0.0.1:9092"],"topic":"events"}`
 
 func defaults() Settings {
 	return Settings{
-		Brokers:        []string{"127.0.0.1:9092"},
-		Topic:          "events",
-		Forward:        Forward{Body: true},
-		RequiredAcks:   -1,
-		ProduceTimeout: 10 * time.Second,
-		BatchTimeout:   time.Millisecond,
-		BatchSize:      100,
-		BatchBytes:     1 << 20,
-		ClientID:       "kafka-upstream",
+		Cluster: Cluster{Brokers: []string{"127.0.0.1:9092"}, ClientID: "kafka-upstream"},
+		Producer: Producer{
+			RequiredAcks:   -1,
+			ProduceTimeout: 10 * time.Second,
+			BatchTimeout:   time.Millisecond,
+			BatchSize:      100,
+			BatchBytes:     1 << 20,
+		},
+		Routing: Routing{Topic: "events"},
+		Message: Message{Forward: Forward{Body: true}},
 	}
 }
 
@@ -41,20 +42,20 @@ func TestLoadSettings(t *testing.T) {
 			"batching": {"timeout": "0.005s", "size": 10, "bytes": 2048},
 			"client_id": "edge"}`,
 			func(s *Settings) {
-				s.Brokers = []string{"k1:9092", "[::1]:9093"}
-				s.Topic = "a.b_c-D"
-				s.Forward = Forward{Method: true, URI: true, Headers: true}
-				s.RequiredAcks = 1
-				s.ProduceTimeout = 2500 * time.Millisecond
-				s.BatchTimeout = 5 * time.Millisecond
-				s.BatchSize = 10
-				s.BatchBytes = 2048
-				s.ClientID = "edge"
+				s.Cluster.Brokers = []string{"k1:9092", "[::1]:9093"}
+				s.Routing.Topic = "a.b_c-D"
+				s.Message.Forward = Forward{Method: true, URI: true, Headers: true}
+				s.Producer.RequiredAcks = 1
+				s.Producer.ProduceTimeout = 2500 * time.Millisecond
+				s.Producer.BatchTimeout = 5 * time.Millisecond
+				s.Producer.BatchSize = 10
+				s.Producer.BatchBytes = 2048
+				s.Cluster.ClientID = "edge"
 			}},
 		{"acks 0 is kept, not taken for unset", `{"bootstrap_servers":["k:1"],"topic":"t","required_acks":0}`,
-			func(s *Settings) { s.Brokers = []string{"k:1"}; s.Topic = "t"; s.RequiredAcks = 0 }},
+			func(s *Settings) { s.Cluster.Brokers = []string{"k:1"}; s.Routing.Topic = "t"; s.Producer.RequiredAcks = 0 }},
 		{"snake_case and camelCase names both work", `{"bootstrapServers":["k:1"],"topic":"t","forwardMethod":true}`,
-			func(s *Settings) { s.Brokers = []string{"k:1"}; s.Topic = "t"; s.Forward.Method = true }},
+			func(s *Settings) { s.Cluster.Brokers = []string{"k:1"}; s.Routing.Topic = "t"; s.Message.Forward.Method = true }},
 		{"zero batching values mean default", `{"bootstrap_servers":["127.0.0.1:9092"],"topic":"events","batching":{"size":0,"bytes":0}}`,
 			func(*Settings) {}},
 	}
@@ -157,7 +158,7 @@ func TestFromAny(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if s.Topic != "t" || s.RequiredAcks != -1 || s.BatchBytes != 2048 || !reflect.DeepEqual(s.Brokers, []string{"k:1"}) {
+		if s.Routing.Topic != "t" || s.Producer.RequiredAcks != -1 || s.Producer.BatchBytes != 2048 || !reflect.DeepEqual(s.Cluster.Brokers, []string{"k:1"}) {
 			t.Errorf("settings %+v", s)
 		}
 	})
@@ -218,8 +219,8 @@ func TestFromYAML(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.ProduceTimeout != 3*time.Second || s.BatchTimeout != 2*time.Millisecond {
-		t.Errorf("timeouts %v %v", s.ProduceTimeout, s.BatchTimeout)
+	if s.Producer.ProduceTimeout != 3*time.Second || s.Producer.BatchTimeout != 2*time.Millisecond {
+		t.Errorf("timeouts %v %v", s.Producer.ProduceTimeout, s.Producer.BatchTimeout)
 	}
 	if _, err := FromYAML([]byte("topic: [unclosed")); err == nil {
 		t.Error("broken YAML accepted")

@@ -10,7 +10,7 @@ func TestServerFromYAML(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if s.Default == nil || s.Default.Topic != "events" || len(s.Named) != 0 {
+		if s.Default == nil || s.Default.Routing.Topic != "events" || len(s.Named) != 0 {
 			t.Errorf("got %+v", s)
 		}
 	})
@@ -24,12 +24,12 @@ configs:
 		if err != nil {
 			t.Fatal(err)
 		}
-		if s.Default.Topic != "events" || len(s.Named) != 2 || s.Named["audit"].Topic != "audit" ||
-			!s.Named["audit"].Forward.Method || s.Named["audit"].Brokers[0] != "k:2" || s.Named["orders"].Topic != "orders" {
+		if s.Default.Routing.Topic != "events" || len(s.Named) != 2 || s.Named["audit"].Routing.Topic != "audit" ||
+			!s.Named["audit"].Message.Forward.Method || s.Named["audit"].Cluster.Brokers[0] != "k:2" || s.Named["orders"].Routing.Topic != "orders" {
 			t.Errorf("got %+v", s)
 		}
 		// Named configs inherit nothing from default.
-		if s.Named["orders"].Forward.Method {
+		if s.Named["orders"].Message.Forward.Method {
 			t.Error("orders inherited forward_method")
 		}
 	})
@@ -38,7 +38,7 @@ configs:
 		if err != nil {
 			t.Fatal(err)
 		}
-		if s.Default != nil || s.Named["a"].Topic != "a" {
+		if s.Default != nil || s.Named["a"].Routing.Topic != "a" {
 			t.Errorf("got %+v", s)
 		}
 	})

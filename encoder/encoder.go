@@ -26,9 +26,9 @@ type Encoder struct {
 	forward config.Forward
 }
 
-// New returns an encoder for s.
-func New(s *config.Settings) *Encoder {
-	return &Encoder{topic: s.Topic, forward: s.Forward}
+// New returns an encoder for records to r.Topic shaped by m.
+func New(r config.Routing, m config.Message) *Encoder {
+	return &Encoder{topic: r.Topic, forward: m.Forward}
 }
 
 // envelope is the record value. Fields holding `any` are omitted only when
@@ -166,7 +166,7 @@ func headerObject(hs []message.Header) map[string]any {
 			}
 			continue
 		}
-		addArg(out, strings.ToLower(h.Name), latin1IfNotUTF8(h.Value))
+		addArg(out, h.Name, latin1IfNotUTF8(h.Value))
 	}
 	if _, ok := out["host"]; !ok && authority != "" {
 		out["host"] = authority

@@ -25,7 +25,7 @@ func request(method, path, contentType, body string, extra ...string) *message.R
 
 func encode(t *testing.T, fwd config.Forward, r *message.Request) string {
 	t.Helper()
-	e := New(&config.Settings{Topic: "events", Forward: fwd})
+	e := New(config.Routing{Topic: "events"}, config.Message{Forward: fwd})
 	recs, err := e.Encode(r)
 	if err != nil {
 		t.Fatalf("Encode: %v", err)
@@ -162,7 +162,7 @@ func TestBodyErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := New(&config.Settings{Topic: "events", Forward: all})
+			e := New(config.Routing{Topic: "events"}, config.Message{Forward: all})
 			recs, err := e.Encode(request("POST", "/", tt.contentType, tt.body))
 			if recs != nil {
 				t.Errorf("records returned with an error: %+v", recs)

@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -224,8 +225,9 @@ func messageKind(req *extprocv3.ProcessingRequest) string {
 	return "empty message"
 }
 
-// convertHeaders takes Envoy's header list as is, pseudo-headers included.
-// Envoy sends values in raw_value (bytes); value is the older field.
+// convertHeaders takes Envoy's header list, pseudo-headers included, with
+// names lower-cased (Envoy sends them so; the core relies on it). Envoy
+// sends values in raw_value (bytes); value is the older field.
 func convertHeaders(hm *corev3.HeaderMap) []message.Header {
 	out := make([]message.Header, 0, len(hm.GetHeaders()))
 	for _, h := range hm.GetHeaders() {
@@ -233,7 +235,7 @@ func convertHeaders(hm *corev3.HeaderMap) []message.Header {
 		if raw := h.GetRawValue(); len(raw) > 0 {
 			v = string(raw)
 		}
-		out = append(out, message.Header{Name: h.GetKey(), Value: v})
+		out = append(out, message.Header{Name: strings.ToLower(h.GetKey()), Value: v})
 	}
 	return out
 }

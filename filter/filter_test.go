@@ -573,7 +573,7 @@ func TestParseAcceptsEveryConfigForm(t *testing.T) {
 			t.Cleanup(fc.Destroy)
 			s := fc.pipeline.Settings()
 			want := config.Forward{Method: true, Body: true}
-			if s.Topic != "t" || len(s.Brokers) != 1 || s.Brokers[0] != "127.0.0.1:9092" || s.Forward != want {
+			if s.Routing.Topic != "t" || len(s.Cluster.Brokers) != 1 || s.Cluster.Brokers[0] != "127.0.0.1:9092" || s.Message.Forward != want {
 				t.Errorf("settings = %+v", s)
 			}
 		})

@@ -44,8 +44,8 @@ type Pipeline struct {
 func New(s *config.Settings, log *slog.Logger) *Pipeline {
 	return &Pipeline{
 		settings: s,
-		encoder:  encoder.New(s),
-		producer: producer.New(s, log),
+		encoder:  encoder.New(s.Routing, s.Message),
+		producer: producer.New(s.Cluster, s.Producer, log),
 		log:      log,
 	}
 }
@@ -67,7 +67,7 @@ func (p *Pipeline) Handle(ctx context.Context, req *message.Request) Reply {
 		return InternalError()
 	}
 
-	ctx, cancel := context.WithTimeout(ctx, p.settings.ProduceTimeout)
+	ctx, cancel := context.WithTimeout(ctx, p.settings.Producer.ProduceTimeout)
 	defer cancel()
 	if err := producer.FirstError(p.producer.Publish(ctx, records)); err != nil {
 		return p.failure(err)
@@ -89,13 +89,13 @@ func (p *Pipeline) failure(err error) Reply {
 			fmt.Sprintf("the Kafka record is larger than the %d bytes allowed", p.producer.MaxRecordBytes()))
 	case producer.BrokerTooLarge:
 		p.log.Warn("the broker refused a record as too large; batching.bytes is above the broker's max.message.bytes",
-			"topic", p.settings.Topic, "batching.bytes", p.producer.MaxRecordBytes(), "error", err)
+			"topic", p.settings.Routing.Topic, "batching.bytes", p.producer.MaxRecordBytes(), "error", err)
 		return ErrorReply(http.StatusRequestEntityTooLarge, "kafka_upstream_record_too_large",
 			"the Kafka record is larger than the broker accepts (max.message.bytes)")
 	case producer.Timeout:
-		p.log.Warn("kafka did not acknowledge in time", "topic", p.settings.Topic, "timeout", p.settings.ProduceTimeout, "error", err)
+		p.log.Warn("kafka did not acknowledge in time", "topic", p.settings.Routing.Topic, "timeout", p.settings.Producer.ProduceTimeout, "error", err)
 		return ErrorReply(http.StatusGatewayTimeout, "kafka_upstream_produce_timeout",
-			fmt.Sprintf("no acknowledgement from Kafka within %s", p.settings.ProduceTimeout))
+			fmt.Sprintf("no acknowledgement from Kafka within %s", p.settings.Producer.ProduceTimeout))
 	case producer.Closed:
 		return ErrorReply(http.StatusServiceUnavailable, "kafka_upstream_closed", "the Kafka producer of this configuration is closed (config update or shutdown); retry")
 	case producer.Canceled:
@@ -103,7 +103,7 @@ func (p *Pipeline) failure(err error) Reply {
 		return ErrorReply(StatusClientClosedRequest, "kafka_upstream_client_gone", "the client went away")
 	default:
 		// Kong's wording; the cause goes to the log, not to the client.
-		p.log.Error("publishing to kafka failed", "topic", p.settings.Topic, "error", err)
+		p.log.Error("publishing to kafka failed", "topic", p.settings.Routing.Topic, "error", err)
 		return ErrorReply(http.StatusBadGateway, "kafka_upstream_produce_failed", "could not send message to topic")
 	}
 }

@@ -60,12 +60,12 @@ type Producer struct {
 	acks      int
 }
 
-// New builds a producer for s. It opens no connection: kafka-go connects
+// New builds a producer for cluster c with settings s. It opens no connection: kafka-go connects
 // on the first write, so a config naming a broker that is down still loads,
 // as with any Kafka client.
-func New(s *config.Settings, log *slog.Logger) *Producer {
+func New(c config.Cluster, s config.Producer, log *slog.Logger) *Producer {
 	transport := &kafka.Transport{
-		ClientID:    s.ClientID,
+		ClientID:    c.ClientID,
 		DialTimeout: s.ProduceTimeout,
 		// kafka-go serves metadata, and a failure to fetch it, from a cache
 		// refreshed at random within this period (6 s by default): a short
@@ -74,7 +74,7 @@ func New(s *config.Settings, log *slog.Logger) *Producer {
 		MetadataTTL: time.Second,
 	}
 	w := &kafka.Writer{
-		Addr: kafka.TCP(s.Brokers...),
+		Addr: kafka.TCP(c.Brokers...),
 		// murmur2 on the key, as Java clients do, so keyed records land
 		// where a Java producer would put them; keyless records are spread.
 		Balancer: &kafka.Murmur2Balancer{},

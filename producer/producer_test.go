@@ -23,9 +23,9 @@ const topic = "events"
 
 func newProducer(t *testing.T, brokers []string, timeout time.Duration) *Producer {
 	t.Helper()
-	p := New(&config.Settings{
-		Brokers: brokers, Topic: topic, RequiredAcks: -1, ProduceTimeout: timeout,
-		BatchTimeout: time.Millisecond, BatchSize: 100, BatchBytes: 1 << 20, ClientID: "test",
+	p := New(config.Cluster{Brokers: brokers, ClientID: "test"}, config.Producer{
+		RequiredAcks: -1, ProduceTimeout: timeout,
+		BatchTimeout: time.Millisecond, BatchSize: 100, BatchBytes: 1 << 20,
 	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	t.Cleanup(func() { p.Close() })
 	return p

@@ -1,0 +1,170 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/types/known/durationpb"
+)
+
+// Resolve validates cfg and applies the defaults. Every problem found is
+// reported, each naming its field, so one round of fixes is enough.
+func Resolve(cfg *Config) (*Settings, error) {
+	return resolve(cfg, "")
+}
+
+// resolve is Resolve with field names prefixed by where cfg sits in a
+// larger message ("configs.audit.").
+func resolve(cfg *Config, prefix string) (*Settings, error) {
+	p := &problems{prefix: prefix}
+	// In the order of the fields in kafkaupstream.proto, so that errors
+	// come in the order the user wrote them.
+	s := &Settings{}
+	s.Cluster = resolveCluster(cfg, p)
+	s.Routing = resolveRouting(cfg, p)
+	s.Message = resolveMessage(cfg, p)
+	s.Producer = resolveProducer(cfg, p)
+	if err := p.err(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// problems collects field errors in the order they are found.
+type problems struct {
+	prefix string
+	list   []string
+}
+
+func (p *problems) add(field, format string, args ...any) {
+	p.list = append(p.list, p.prefix+field+": "+fmt.Sprintf(format, args...))
+}
+
+func (p *problems) err() error {
+	if len(p.list) == 0 {
+		return nil
+	}
+	return errors.New(strings.Join(p.list, "; "))
+}
+
+func resolveCluster(cfg *Config, p *problems) Cluster {
+	c := Cluster{Brokers: append([]string(nil), cfg.GetBootstrapServers()...), ClientID: DefaultClientID}
+	if len(c.Brokers) == 0 {
+		p.add("bootstrap_servers", "must not be empty")
+	}
+	for i, addr := range c.Brokers {
+		if err := checkHostPort(addr); err != nil {
+			p.add(fmt.Sprintf("bootstrap_servers[%d]", i), "%q %s", addr, err)
+		}
+	}
+	if cfg.GetClientId() != "" {
+		c.ClientID = cfg.GetClientId()
+	}
+	return c
+}
+
+func resolveProducer(cfg *Config, p *problems) Producer {
+	s := Producer{
+		RequiredAcks:   DefaultRequiredAcks,
+		ProduceTimeout: DefaultProduceTimeout,
+		BatchTimeout:   DefaultBatchTimeout,
+		BatchSize:      DefaultBatchSize,
+		BatchBytes:     DefaultBatchBytes,
+	}
+	if cfg.RequiredAcks != nil {
+		switch acks := cfg.GetRequiredAcks(); acks {
+		case -1, 0, 1:
+			s.RequiredAcks = int(acks)
+		default:
+			p.add("required_acks", "must be -1 (all), 1 (leader) or 0 (none), got %d", acks)
+		}
+	}
+	positiveDuration(cfg.GetProduceTimeout(), "produce_timeout", &s.ProduceTimeout, p)
+	if b := cfg.GetBatching(); b != nil {
+		positiveDuration(b.GetTimeout(), "batching.timeout", &s.BatchTimeout, p)
+		if b.GetSize() != 0 {
+			s.BatchSize = int(b.GetSize())
+		}
+		if n := b.GetBytes(); n != 0 {
+			// Kafka sizes are int32 on the wire.
+			if n > 1<<31-1 {
+				p.add("batching.bytes", "must be at most 2147483647, got %d", n)
+			} else {
+				s.BatchBytes = int64(n)
+			}
+		}
+	}
+	return s
+}
+
+func resolveRouting(cfg *Config, p *problems) Routing {
+	r := Routing{Topic: cfg.GetTopic()}
+	if r.Topic == "" {
+		p.add("topic", "must not be empty")
+	} else if err := CheckTopicName(r.Topic); err != nil {
+		p.add("topic", "%v", err)
+	}
+	return r
+}
+
+func resolveMessage(cfg *Config, p *problems) Message {
+	m := Message{Forward: Forward{
+		Method:  cfg.GetForwardMethod(),
+		URI:     cfg.GetForwardUri(),
+		Headers: cfg.GetForwardHeaders(),
+		Body:    cfg.ForwardBody == nil || cfg.GetForwardBody(),
+	}}
+	if m.Forward == (Forward{}) {
+		p.add("forward_*", "at least one of forward_method, forward_uri, forward_headers, forward_body must be true")
+	}
+	return m
+}
+
+// positiveDuration sets *out to d when d is set and positive.
+func positiveDuration(d *durationpb.Duration, field string, out *time.Duration, p *problems) {
+	if d == nil {
+		return
+	}
+	if err := d.CheckValid(); err != nil || d.AsDuration() <= 0 {
+		p.add(field, "must be a positive duration, got %s", durationText(d.AsDuration(), err))
+		return
+	}
+	*out = d.AsDuration()
+}
+
+func durationText(d time.Duration, err error) string {
+	if err != nil {
+		return "an out-of-range value"
+	}
+	return d.String()
+}
+
+// Kafka's own rule for topic names (kafka.common.internals.Topic).
+var topicName = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,249}$`)
+
+// CheckTopicName applies Kafka's rules for topic names.
+func CheckTopicName(name string) error {
+	switch {
+	case name == "." || name == "..":
+		return fmt.Errorf("%q is not a valid Kafka topic name", name)
+	case !topicName.MatchString(name):
+		return fmt.Errorf("%q is not a valid Kafka topic name (1 to 249 of a-z A-Z 0-9 . _ -)", name)
+	}
+	return nil
+}
+
+func checkHostPort(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		return errors.New("is not host:port")
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return errors.New("has no valid port (1-65535)")
+	}
+	return nil
+}
