@@ -53,9 +53,17 @@ func TestLoadSettings(t *testing.T) {
 				s.Cluster.ClientID = "edge"
 			}},
 		{"acks 0 is kept, not taken for unset", `{"bootstrap_servers":["k:1"],"topic":"t","required_acks":0}`,
-			func(s *Settings) { s.Cluster.Brokers = []string{"k:1"}; s.Routing.Topic = "t"; s.Producer.RequiredAcks = 0 }},
+			func(s *Settings) {
+				s.Cluster.Brokers = []string{"k:1"}
+				s.Routing.Topic = "t"
+				s.Producer.RequiredAcks = 0
+			}},
 		{"snake_case and camelCase names both work", `{"bootstrapServers":["k:1"],"topic":"t","forwardMethod":true}`,
-			func(s *Settings) { s.Cluster.Brokers = []string{"k:1"}; s.Routing.Topic = "t"; s.Message.Forward.Method = true }},
+			func(s *Settings) {
+				s.Cluster.Brokers = []string{"k:1"}
+				s.Routing.Topic = "t"
+				s.Message.Forward.Method = true
+			}},
 		{"zero batching values mean default", `{"bootstrap_servers":["127.0.0.1:9092"],"topic":"events","batching":{"size":0,"bytes":0}}`,
 			func(*Settings) {}},
 	}

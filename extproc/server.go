@@ -25,8 +25,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/kafka-upstream/envoy-kafka-upstream/config"
-	"github.com/kafka-upstream/envoy-kafka-upstream/message"
 	"github.com/kafka-upstream/envoy-kafka-upstream/ingest"
+	"github.com/kafka-upstream/envoy-kafka-upstream/message"
 )
 
 // Server implements envoy.service.ext_proc.v3.ExternalProcessor.

@@ -13,8 +13,8 @@ import (
 
 	"github.com/envoyproxy/envoy/contrib/golang/common/go/api"
 
-	"github.com/kafka-upstream/envoy-kafka-upstream/message"
 	"github.com/kafka-upstream/envoy-kafka-upstream/ingest"
+	"github.com/kafka-upstream/envoy-kafka-upstream/message"
 )
 
 // Factory is the api.StreamFilterFactory: one filter per HTTP stream.

@@ -14,8 +14,8 @@ import (
 	"net/http"
 
 	"github.com/kafka-upstream/envoy-kafka-upstream/config"
-	"github.com/kafka-upstream/envoy-kafka-upstream/message"
 	"github.com/kafka-upstream/envoy-kafka-upstream/encoder"
+	"github.com/kafka-upstream/envoy-kafka-upstream/message"
 	"github.com/kafka-upstream/envoy-kafka-upstream/producer"
 )
 

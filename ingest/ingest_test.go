@@ -10,9 +10,9 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/kafka-upstream/envoy-kafka-upstream/config"
-	"github.com/kafka-upstream/envoy-kafka-upstream/message"
 	"github.com/kafka-upstream/envoy-kafka-upstream/internal/kfaketest"
 	"github.com/kafka-upstream/envoy-kafka-upstream/internal/logtest"
+	"github.com/kafka-upstream/envoy-kafka-upstream/message"
 )
 
 const (

@@ -15,8 +15,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafka-upstream/envoy-kafka-upstream/config"
-	"github.com/kafka-upstream/envoy-kafka-upstream/message"
 	"github.com/kafka-upstream/envoy-kafka-upstream/internal/kfaketest"
+	"github.com/kafka-upstream/envoy-kafka-upstream/message"
 )
 
 const topic = "events"
