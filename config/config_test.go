@@ -22,9 +22,12 @@ func defaults() Settings {
 			BatchTimeout:   time.Millisecond,
 			BatchSize:      100,
 			BatchBytes:     1 << 20,
+			Partitioner:    PartitionerMurmur2,
+			Keyless:        KeylessRoundRobin,
 		},
 		Routing: Routing{Topic: "events"},
-		Message: Message{Forward: Forward{Body: true}},
+		Message: Message{Format: FormatKong, Forward: Forward{Body: true}},
+		Headers: Headers{Include: map[string]bool{}, Exclude: map[string]bool{}, Rename: map[string]string{}, Repeated: RepeatedConcatenate},
 	}
 }
 
@@ -79,6 +82,10 @@ func TestLoadSettings(t *testing.T) {
 			}
 			want := defaults()
 			tt.want(&want)
+			if want.Routing.AllowedTopics == nil {
+				// The default topic is always allowed.
+				want.Routing.AllowedTopics = map[string]bool{want.Routing.Topic: true}
+			}
 			if !reflect.DeepEqual(*got, want) {
 				t.Errorf("settings\n got %+v\nwant %+v", *got, want)
 			}

@@ -59,7 +59,57 @@ type Config struct {
 	Batching *Batching `protobuf:"bytes,9,opt,name=batching,proto3" json:"batching,omitempty"`
 	// Client id sent to the brokers (shows up in broker logs and quotas).
 	// Default "kafka-upstream".
-	ClientId      string `protobuf:"bytes,10,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	ClientId string `protobuf:"bytes,10,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	// Topics a client may name through topics_query_arg, besides `topic`,
+	// which is always allowed. Compared exactly: Kafka topic names are
+	// case-sensitive. Default none.
+	AllowedTopics []string `protobuf:"bytes,11,rep,name=allowed_topics,json=allowedTopics,proto3" json:"allowed_topics,omitempty"`
+	// Query argument through which a client names the topics of its record
+	// (Kong's topics_query_arg): comma-separated, each checked against
+	// allowed_topics; the record goes to every one. Absent or empty in the
+	// request: the record goes to `topic`. Default unset (clients cannot
+	// choose); "" in a route config turns it off again.
+	TopicsQueryArg *string `protobuf:"bytes,12,opt,name=topics_query_arg,json=topicsQueryArg,proto3,oneof" json:"topics_query_arg,omitempty"`
+	// Query argument whose value is the record key (Kong's key_query_arg).
+	// Absent in the request: the record has no key. Default unset.
+	KeyQueryArg *string `protobuf:"bytes,13,opt,name=key_query_arg,json=keyQueryArg,proto3,oneof" json:"key_query_arg,omitempty"`
+	// Request header whose value is the record key, used when key_query_arg
+	// gives none. Default unset.
+	KeyHeader *string `protobuf:"bytes,14,opt,name=key_header,json=keyHeader,proto3,oneof" json:"key_header,omitempty"`
+	// How records are placed on partitions: "murmur2" (the Java client's
+	// placement of keyed records) or "crc32" (lua-resty-kafka's, so Kong's).
+	// Default "murmur2".
+	Partitioner string `protobuf:"bytes,15,opt,name=partitioner,proto3" json:"partitioner,omitempty"`
+	// Where keyless records go: "round_robin" (each record to the next
+	// partition) or "random". Default "round_robin".
+	KeylessPartitioning string `protobuf:"bytes,16,opt,name=keyless_partitioning,json=keylessPartitioning,proto3" json:"keyless_partitioning,omitempty"`
+	// Query argument through which a client names the partition. Default
+	// unset (clients cannot choose). The value must be a partition of every
+	// target topic.
+	PartitionQueryArg *string `protobuf:"bytes,17,opt,name=partition_query_arg,json=partitionQueryArg,proto3,oneof" json:"partition_query_arg,omitempty"`
+	// Request header through which a client names the partition, used when
+	// partition_query_arg gives none. Default unset.
+	PartitionHeader *string `protobuf:"bytes,18,opt,name=partition_header,json=partitionHeader,proto3,oneof" json:"partition_header,omitempty"`
+	// Request headers forwarded as native Kafka record headers.
+	Headers *RecordHeaders `protobuf:"bytes,19,opt,name=headers,proto3" json:"headers,omitempty"`
+	// The record value: "kong" (Kong's JSON envelope, shaped by the
+	// forward_* flags), "raw" (the body as it came, its content-type as a
+	// record header) or "cloudevents" (a CloudEvents HTTP request as a
+	// CloudEvents Kafka record). Default "kong".
+	Format string `protobuf:"bytes,20,opt,name=format,proto3" json:"format,omitempty"`
+	// The cloudevents format's options.
+	Cloudevents *CloudEvents `protobuf:"bytes,21,opt,name=cloudevents,proto3" json:"cloudevents,omitempty"`
+	// What failure replies tell the client.
+	ErrorHandling *ErrorHandling `protobuf:"bytes,22,opt,name=error_handling,json=errorHandling,proto3" json:"error_handling,omitempty"`
+	// Let the broker create a topic a record is sent to (if the broker's
+	// auto.create.topics.enable allows it). Off: a topic that does not exist
+	// gets 404 at once. Default false.
+	AllowAutoTopicCreation bool `protobuf:"varint,23,opt,name=allow_auto_topic_creation,json=allowAutoTopicCreation,proto3" json:"allow_auto_topic_creation,omitempty"`
+	// ext_proc server config files only: the name of another config of the
+	// file ("default" or one of `configs`) whose fields this one inherits;
+	// fields set here replace the inherited ones. A config with its own
+	// bootstrap_servers is complete and cannot have a base.
+	Base          string `protobuf:"bytes,24,opt,name=base,proto3" json:"base,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -164,6 +214,321 @@ func (x *Config) GetClientId() string {
 	return ""
 }
 
+func (x *Config) GetAllowedTopics() []string {
+	if x != nil {
+		return x.AllowedTopics
+	}
+	return nil
+}
+
+func (x *Config) GetTopicsQueryArg() string {
+	if x != nil && x.TopicsQueryArg != nil {
+		return *x.TopicsQueryArg
+	}
+	return ""
+}
+
+func (x *Config) GetKeyQueryArg() string {
+	if x != nil && x.KeyQueryArg != nil {
+		return *x.KeyQueryArg
+	}
+	return ""
+}
+
+func (x *Config) GetKeyHeader() string {
+	if x != nil && x.KeyHeader != nil {
+		return *x.KeyHeader
+	}
+	return ""
+}
+
+func (x *Config) GetPartitioner() string {
+	if x != nil {
+		return x.Partitioner
+	}
+	return ""
+}
+
+func (x *Config) GetKeylessPartitioning() string {
+	if x != nil {
+		return x.KeylessPartitioning
+	}
+	return ""
+}
+
+func (x *Config) GetPartitionQueryArg() string {
+	if x != nil && x.PartitionQueryArg != nil {
+		return *x.PartitionQueryArg
+	}
+	return ""
+}
+
+func (x *Config) GetPartitionHeader() string {
+	if x != nil && x.PartitionHeader != nil {
+		return *x.PartitionHeader
+	}
+	return ""
+}
+
+func (x *Config) GetHeaders() *RecordHeaders {
+	if x != nil {
+		return x.Headers
+	}
+	return nil
+}
+
+func (x *Config) GetFormat() string {
+	if x != nil {
+		return x.Format
+	}
+	return ""
+}
+
+func (x *Config) GetCloudevents() *CloudEvents {
+	if x != nil {
+		return x.Cloudevents
+	}
+	return nil
+}
+
+func (x *Config) GetErrorHandling() *ErrorHandling {
+	if x != nil {
+		return x.ErrorHandling
+	}
+	return nil
+}
+
+func (x *Config) GetAllowAutoTopicCreation() bool {
+	if x != nil {
+		return x.AllowAutoTopicCreation
+	}
+	return false
+}
+
+func (x *Config) GetBase() string {
+	if x != nil {
+		return x.Base
+	}
+	return ""
+}
+
+type RecordHeaders struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Turns the forwarding on. Default false.
+	ForwardHttpHeadersAsRecordHeaders bool `protobuf:"varint,1,opt,name=forward_http_headers_as_record_headers,json=forwardHttpHeadersAsRecordHeaders,proto3" json:"forward_http_headers_as_record_headers,omitempty"`
+	// true: forward every header except exclude_headers (blocklist mode);
+	// false: only include_headers (allowlist mode). Default false.
+	ForwardAllByDefault bool `protobuf:"varint,2,opt,name=forward_all_by_default,json=forwardAllByDefault,proto3" json:"forward_all_by_default,omitempty"`
+	// Allowlist mode: the headers to forward (case-insensitive).
+	IncludeHeaders []string `protobuf:"bytes,3,rep,name=include_headers,json=includeHeaders,proto3" json:"include_headers,omitempty"`
+	// Blocklist mode: the headers not to forward (case-insensitive).
+	ExcludeHeaders []string `protobuf:"bytes,4,rep,name=exclude_headers,json=excludeHeaders,proto3" json:"exclude_headers,omitempty"`
+	// HTTP header name → record header key, e.g. {x-tenant: tenant}.
+	NameMappings map[string]string `protobuf:"bytes,5,rep,name=name_mappings,json=nameMappings,proto3" json:"name_mappings,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// A header sent more than once: "concatenate_by_comma" (one record
+	// header, values joined with ","), "take_first" or "retain_duplicates"
+	// (one record header per value). Default "concatenate_by_comma".
+	RepeatedHeadersBehavior string `protobuf:"bytes,6,opt,name=repeated_headers_behavior,json=repeatedHeadersBehavior,proto3" json:"repeated_headers_behavior,omitempty"`
+	unknownFields           protoimpl.UnknownFields
+	sizeCache               protoimpl.SizeCache
+}
+
+func (x *RecordHeaders) Reset() {
+	*x = RecordHeaders{}
+	mi := &file_kafkaupstream_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordHeaders) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordHeaders) ProtoMessage() {}
+
+func (x *RecordHeaders) ProtoReflect() protoreflect.Message {
+	mi := &file_kafkaupstream_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordHeaders.ProtoReflect.Descriptor instead.
+func (*RecordHeaders) Descriptor() ([]byte, []int) {
+	return file_kafkaupstream_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *RecordHeaders) GetForwardHttpHeadersAsRecordHeaders() bool {
+	if x != nil {
+		return x.ForwardHttpHeadersAsRecordHeaders
+	}
+	return false
+}
+
+func (x *RecordHeaders) GetForwardAllByDefault() bool {
+	if x != nil {
+		return x.ForwardAllByDefault
+	}
+	return false
+}
+
+func (x *RecordHeaders) GetIncludeHeaders() []string {
+	if x != nil {
+		return x.IncludeHeaders
+	}
+	return nil
+}
+
+func (x *RecordHeaders) GetExcludeHeaders() []string {
+	if x != nil {
+		return x.ExcludeHeaders
+	}
+	return nil
+}
+
+func (x *RecordHeaders) GetNameMappings() map[string]string {
+	if x != nil {
+		return x.NameMappings
+	}
+	return nil
+}
+
+func (x *RecordHeaders) GetRepeatedHeadersBehavior() string {
+	if x != nil {
+		return x.RepeatedHeadersBehavior
+	}
+	return ""
+}
+
+type CloudEvents struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// How the record carries the event (CloudEvents Kafka binding):
+	// "binary" (attributes as ce_* record headers, the data as the value) or
+	// "structured" (the whole event as application/cloudevents+json).
+	// Default "binary".
+	Mode string `protobuf:"bytes,1,opt,name=mode,proto3" json:"mode,omitempty"`
+	// `source` for a request that has none. Default unset: such a request
+	// gets 400.
+	Source string `protobuf:"bytes,2,opt,name=source,proto3" json:"source,omitempty"`
+	// `type` for a request that has none. Default unset: 400.
+	Type string `protobuf:"bytes,3,opt,name=type,proto3" json:"type,omitempty"`
+	// Take a missing `id` from the request's x-request-id header (Envoy sets
+	// one). Default false: 400.
+	IdFromRequestId bool `protobuf:"varint,4,opt,name=id_from_request_id,json=idFromRequestId,proto3" json:"id_from_request_id,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *CloudEvents) Reset() {
+	*x = CloudEvents{}
+	mi := &file_kafkaupstream_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CloudEvents) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CloudEvents) ProtoMessage() {}
+
+func (x *CloudEvents) ProtoReflect() protoreflect.Message {
+	mi := &file_kafkaupstream_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CloudEvents.ProtoReflect.Descriptor instead.
+func (*CloudEvents) Descriptor() ([]byte, []int) {
+	return file_kafkaupstream_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *CloudEvents) GetMode() string {
+	if x != nil {
+		return x.Mode
+	}
+	return ""
+}
+
+func (x *CloudEvents) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *CloudEvents) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *CloudEvents) GetIdFromRequestId() bool {
+	if x != nil {
+		return x.IdFromRequestId
+	}
+	return false
+}
+
+type ErrorHandling struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Put the real cause of a failure in the reply's `error` (Kong's
+	// error_handling.return_error_message) instead of the generic text.
+	// Default false.
+	ReturnErrorMessage bool `protobuf:"varint,1,opt,name=return_error_message,json=returnErrorMessage,proto3" json:"return_error_message,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *ErrorHandling) Reset() {
+	*x = ErrorHandling{}
+	mi := &file_kafkaupstream_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ErrorHandling) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ErrorHandling) ProtoMessage() {}
+
+func (x *ErrorHandling) ProtoReflect() protoreflect.Message {
+	mi := &file_kafkaupstream_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ErrorHandling.ProtoReflect.Descriptor instead.
+func (*ErrorHandling) Descriptor() ([]byte, []int) {
+	return file_kafkaupstream_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ErrorHandling) GetReturnErrorMessage() bool {
+	if x != nil {
+		return x.ReturnErrorMessage
+	}
+	return false
+}
+
 type Batching struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Longest time a record waits for others to join its batch. Kept short on
@@ -182,7 +547,7 @@ type Batching struct {
 
 func (x *Batching) Reset() {
 	*x = Batching{}
-	mi := &file_kafkaupstream_proto_msgTypes[1]
+	mi := &file_kafkaupstream_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -194,7 +559,7 @@ func (x *Batching) String() string {
 func (*Batching) ProtoMessage() {}
 
 func (x *Batching) ProtoReflect() protoreflect.Message {
-	mi := &file_kafkaupstream_proto_msgTypes[1]
+	mi := &file_kafkaupstream_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -207,7 +572,7 @@ func (x *Batching) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Batching.ProtoReflect.Descriptor instead.
 func (*Batching) Descriptor() ([]byte, []int) {
-	return file_kafkaupstream_proto_rawDescGZIP(), []int{1}
+	return file_kafkaupstream_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Batching) GetTimeout() *durationpb.Duration {
@@ -249,7 +614,7 @@ type ServerConfig struct {
 
 func (x *ServerConfig) Reset() {
 	*x = ServerConfig{}
-	mi := &file_kafkaupstream_proto_msgTypes[2]
+	mi := &file_kafkaupstream_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -261,7 +626,7 @@ func (x *ServerConfig) String() string {
 func (*ServerConfig) ProtoMessage() {}
 
 func (x *ServerConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_kafkaupstream_proto_msgTypes[2]
+	mi := &file_kafkaupstream_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -274,7 +639,7 @@ func (x *ServerConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerConfig.ProtoReflect.Descriptor instead.
 func (*ServerConfig) Descriptor() ([]byte, []int) {
-	return file_kafkaupstream_proto_rawDescGZIP(), []int{2}
+	return file_kafkaupstream_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ServerConfig) GetDefault() *Config {
@@ -295,7 +660,7 @@ var File_kafkaupstream_proto protoreflect.FileDescriptor
 
 const file_kafkaupstream_proto_rawDesc = "" +
 	"\n" +
-	"\x13kafkaupstream.proto\x12\x10kafkaupstream.v1\x1a\x1egoogle/protobuf/duration.proto\"\x90\x04\n" +
+	"\x13kafkaupstream.proto\x12\x10kafkaupstream.v1\x1a\x1egoogle/protobuf/duration.proto\"\xfb\t\n" +
 	"\x06Config\x12+\n" +
 	"\x11bootstrap_servers\x18\x01 \x03(\tR\x10bootstrapServers\x12\x14\n" +
 	"\x05topic\x18\x02 \x01(\tR\x05topic\x12*\n" +
@@ -308,12 +673,49 @@ const file_kafkaupstream_proto_rawDesc = "" +
 	"\x0fproduce_timeout\x18\b \x01(\v2\x19.google.protobuf.DurationR\x0eproduceTimeout\x126\n" +
 	"\bbatching\x18\t \x01(\v2\x1a.kafkaupstream.v1.BatchingR\bbatching\x12\x1b\n" +
 	"\tclient_id\x18\n" +
-	" \x01(\tR\bclientIdB\x11\n" +
+	" \x01(\tR\bclientId\x12%\n" +
+	"\x0eallowed_topics\x18\v \x03(\tR\rallowedTopics\x12-\n" +
+	"\x10topics_query_arg\x18\f \x01(\tH\x05R\x0etopicsQueryArg\x88\x01\x01\x12'\n" +
+	"\rkey_query_arg\x18\r \x01(\tH\x06R\vkeyQueryArg\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"key_header\x18\x0e \x01(\tH\aR\tkeyHeader\x88\x01\x01\x12 \n" +
+	"\vpartitioner\x18\x0f \x01(\tR\vpartitioner\x121\n" +
+	"\x14keyless_partitioning\x18\x10 \x01(\tR\x13keylessPartitioning\x123\n" +
+	"\x13partition_query_arg\x18\x11 \x01(\tH\bR\x11partitionQueryArg\x88\x01\x01\x12.\n" +
+	"\x10partition_header\x18\x12 \x01(\tH\tR\x0fpartitionHeader\x88\x01\x01\x129\n" +
+	"\aheaders\x18\x13 \x01(\v2\x1f.kafkaupstream.v1.RecordHeadersR\aheaders\x12\x16\n" +
+	"\x06format\x18\x14 \x01(\tR\x06format\x12?\n" +
+	"\vcloudevents\x18\x15 \x01(\v2\x1d.kafkaupstream.v1.CloudEventsR\vcloudevents\x12F\n" +
+	"\x0eerror_handling\x18\x16 \x01(\v2\x1f.kafkaupstream.v1.ErrorHandlingR\rerrorHandling\x129\n" +
+	"\x19allow_auto_topic_creation\x18\x17 \x01(\bR\x16allowAutoTopicCreation\x12\x12\n" +
+	"\x04base\x18\x18 \x01(\tR\x04baseB\x11\n" +
 	"\x0f_forward_methodB\x0e\n" +
 	"\f_forward_uriB\x12\n" +
 	"\x10_forward_headersB\x0f\n" +
 	"\r_forward_bodyB\x10\n" +
-	"\x0e_required_acks\"i\n" +
+	"\x0e_required_acksB\x13\n" +
+	"\x11_topics_query_argB\x10\n" +
+	"\x0e_key_query_argB\r\n" +
+	"\v_key_headerB\x16\n" +
+	"\x14_partition_query_argB\x13\n" +
+	"\x11_partition_header\"\xbe\x03\n" +
+	"\rRecordHeaders\x12Q\n" +
+	"&forward_http_headers_as_record_headers\x18\x01 \x01(\bR!forwardHttpHeadersAsRecordHeaders\x123\n" +
+	"\x16forward_all_by_default\x18\x02 \x01(\bR\x13forwardAllByDefault\x12'\n" +
+	"\x0finclude_headers\x18\x03 \x03(\tR\x0eincludeHeaders\x12'\n" +
+	"\x0fexclude_headers\x18\x04 \x03(\tR\x0eexcludeHeaders\x12V\n" +
+	"\rname_mappings\x18\x05 \x03(\v21.kafkaupstream.v1.RecordHeaders.NameMappingsEntryR\fnameMappings\x12:\n" +
+	"\x19repeated_headers_behavior\x18\x06 \x01(\tR\x17repeatedHeadersBehavior\x1a?\n" +
+	"\x11NameMappingsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"z\n" +
+	"\vCloudEvents\x12\x12\n" +
+	"\x04mode\x18\x01 \x01(\tR\x04mode\x12\x16\n" +
+	"\x06source\x18\x02 \x01(\tR\x06source\x12\x12\n" +
+	"\x04type\x18\x03 \x01(\tR\x04type\x12+\n" +
+	"\x12id_from_request_id\x18\x04 \x01(\bR\x0fidFromRequestId\"A\n" +
+	"\rErrorHandling\x120\n" +
+	"\x14return_error_message\x18\x01 \x01(\bR\x12returnErrorMessage\"i\n" +
 	"\bBatching\x123\n" +
 	"\atimeout\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\atimeout\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\rR\x04size\x12\x14\n" +
@@ -337,26 +739,34 @@ func file_kafkaupstream_proto_rawDescGZIP() []byte {
 	return file_kafkaupstream_proto_rawDescData
 }
 
-var file_kafkaupstream_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_kafkaupstream_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_kafkaupstream_proto_goTypes = []any{
 	(*Config)(nil),              // 0: kafkaupstream.v1.Config
-	(*Batching)(nil),            // 1: kafkaupstream.v1.Batching
-	(*ServerConfig)(nil),        // 2: kafkaupstream.v1.ServerConfig
-	nil,                         // 3: kafkaupstream.v1.ServerConfig.ConfigsEntry
-	(*durationpb.Duration)(nil), // 4: google.protobuf.Duration
+	(*RecordHeaders)(nil),       // 1: kafkaupstream.v1.RecordHeaders
+	(*CloudEvents)(nil),         // 2: kafkaupstream.v1.CloudEvents
+	(*ErrorHandling)(nil),       // 3: kafkaupstream.v1.ErrorHandling
+	(*Batching)(nil),            // 4: kafkaupstream.v1.Batching
+	(*ServerConfig)(nil),        // 5: kafkaupstream.v1.ServerConfig
+	nil,                         // 6: kafkaupstream.v1.RecordHeaders.NameMappingsEntry
+	nil,                         // 7: kafkaupstream.v1.ServerConfig.ConfigsEntry
+	(*durationpb.Duration)(nil), // 8: google.protobuf.Duration
 }
 var file_kafkaupstream_proto_depIdxs = []int32{
-	4, // 0: kafkaupstream.v1.Config.produce_timeout:type_name -> google.protobuf.Duration
-	1, // 1: kafkaupstream.v1.Config.batching:type_name -> kafkaupstream.v1.Batching
-	4, // 2: kafkaupstream.v1.Batching.timeout:type_name -> google.protobuf.Duration
-	0, // 3: kafkaupstream.v1.ServerConfig.default:type_name -> kafkaupstream.v1.Config
-	3, // 4: kafkaupstream.v1.ServerConfig.configs:type_name -> kafkaupstream.v1.ServerConfig.ConfigsEntry
-	0, // 5: kafkaupstream.v1.ServerConfig.ConfigsEntry.value:type_name -> kafkaupstream.v1.Config
-	6, // [6:6] is the sub-list for method output_type
-	6, // [6:6] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	8,  // 0: kafkaupstream.v1.Config.produce_timeout:type_name -> google.protobuf.Duration
+	4,  // 1: kafkaupstream.v1.Config.batching:type_name -> kafkaupstream.v1.Batching
+	1,  // 2: kafkaupstream.v1.Config.headers:type_name -> kafkaupstream.v1.RecordHeaders
+	2,  // 3: kafkaupstream.v1.Config.cloudevents:type_name -> kafkaupstream.v1.CloudEvents
+	3,  // 4: kafkaupstream.v1.Config.error_handling:type_name -> kafkaupstream.v1.ErrorHandling
+	6,  // 5: kafkaupstream.v1.RecordHeaders.name_mappings:type_name -> kafkaupstream.v1.RecordHeaders.NameMappingsEntry
+	8,  // 6: kafkaupstream.v1.Batching.timeout:type_name -> google.protobuf.Duration
+	0,  // 7: kafkaupstream.v1.ServerConfig.default:type_name -> kafkaupstream.v1.Config
+	7,  // 8: kafkaupstream.v1.ServerConfig.configs:type_name -> kafkaupstream.v1.ServerConfig.ConfigsEntry
+	0,  // 9: kafkaupstream.v1.ServerConfig.ConfigsEntry.value:type_name -> kafkaupstream.v1.Config
+	10, // [10:10] is the sub-list for method output_type
+	10, // [10:10] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_kafkaupstream_proto_init() }
@@ -371,7 +781,7 @@ func file_kafkaupstream_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kafkaupstream_proto_rawDesc), len(file_kafkaupstream_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

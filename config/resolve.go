@@ -29,6 +29,11 @@ func resolve(cfg *Config, prefix string) (*Settings, error) {
 	s.Routing = resolveRouting(cfg, p)
 	s.Message = resolveMessage(cfg, p)
 	s.Producer = resolveProducer(cfg, p)
+	s.Headers = resolveHeaders(cfg.GetHeaders(), p)
+	s.Replies = Replies{ReturnErrorMessage: cfg.GetErrorHandling().GetReturnErrorMessage()}
+	if cfg.GetBase() != "" && prefix == "" {
+		p.add("base", "only the ext_proc server's config file has named configs to inherit from; a golang filter route config inherits the listener's config by leaving out bootstrap_servers")
+	}
 	if err := p.err(); err != nil {
 		return nil, err
 	}
@@ -85,6 +90,9 @@ func resolveProducer(cfg *Config, p *problems) Producer {
 		}
 	}
 	positiveDuration(cfg.GetProduceTimeout(), "produce_timeout", &s.ProduceTimeout, p)
+	s.Partitioner = oneOf(cfg.GetPartitioner(), "partitioner", p, PartitionerMurmur2, PartitionerCRC32)
+	s.Keyless = oneOf(cfg.GetKeylessPartitioning(), "keyless_partitioning", p, KeylessRoundRobin, KeylessRandom)
+	s.AllowAutoTopicCreation = cfg.GetAllowAutoTopicCreation()
 	if b := cfg.GetBatching(); b != nil {
 		positiveDuration(b.GetTimeout(), "batching.timeout", &s.BatchTimeout, p)
 		if b.GetSize() != 0 {
@@ -100,29 +108,6 @@ func resolveProducer(cfg *Config, p *problems) Producer {
 		}
 	}
 	return s
-}
-
-func resolveRouting(cfg *Config, p *problems) Routing {
-	r := Routing{Topic: cfg.GetTopic()}
-	if r.Topic == "" {
-		p.add("topic", "must not be empty")
-	} else if err := CheckTopicName(r.Topic); err != nil {
-		p.add("topic", "%v", err)
-	}
-	return r
-}
-
-func resolveMessage(cfg *Config, p *problems) Message {
-	m := Message{Forward: Forward{
-		Method:  cfg.GetForwardMethod(),
-		URI:     cfg.GetForwardUri(),
-		Headers: cfg.GetForwardHeaders(),
-		Body:    cfg.ForwardBody == nil || cfg.GetForwardBody(),
-	}}
-	if m.Forward == (Forward{}) {
-		p.add("forward_*", "at least one of forward_method, forward_uri, forward_headers, forward_body must be true")
-	}
-	return m
 }
 
 // positiveDuration sets *out to d when d is set and positive.
@@ -142,6 +127,29 @@ func durationText(d time.Duration, err error) string {
 		return "an out-of-range value"
 	}
 	return d.String()
+}
+
+// oneOf returns value, or the first of allowed (the default) when value is
+// empty; anything else is a problem naming the allowed values.
+func oneOf(value, field string, p *problems, allowed ...string) string {
+	if value == "" {
+		return allowed[0]
+	}
+	for _, a := range allowed {
+		if value == a {
+			return value
+		}
+	}
+	p.add(field, "must be one of %s, got %q", strings.Join(quoteAll(allowed), ", "), value)
+	return allowed[0]
+}
+
+func quoteAll(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = strconv.Quote(s)
+	}
+	return out
 }
 
 // Kafka's own rule for topic names (kafka.common.internals.Topic).

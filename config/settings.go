@@ -12,6 +12,8 @@ type Settings struct {
 	Producer Producer
 	Routing  Routing
 	Message  Message
+	Headers  Headers
+	Replies  Replies
 }
 
 // Cluster is which Kafka cluster to talk to, and as whom.
@@ -37,17 +39,96 @@ type Producer struct {
 	// BatchBytes is the most bytes per batch, and so per record. Default
 	// 1048576 (1 MiB).
 	BatchBytes int64
+	// Partitioner places keyed records: PartitionerMurmur2 (default) or
+	// PartitionerCRC32.
+	Partitioner string
+	// Keyless places keyless records: KeylessRoundRobin (default) or
+	// KeylessRandom.
+	Keyless string
+	// AllowAutoTopicCreation lets the broker create missing topics.
+	// Default false.
+	AllowAutoTopicCreation bool
 }
+
+// Partitioners and keyless policies, as written in the config.
+const (
+	PartitionerMurmur2 = "murmur2"
+	PartitionerCRC32   = "crc32"
+	KeylessRoundRobin  = "round_robin"
+	KeylessRandom      = "random"
+)
 
 // Routing is where a request's records go.
 type Routing struct {
-	// Topic every record goes to. Required.
+	// Topic is where records go unless the client names others. Required.
 	Topic string
+	// AllowedTopics are the topics a client may name, Topic included.
+	AllowedTopics map[string]bool
+	// The query arguments and headers a client names topics, key and
+	// partition with; "" when not configured.
+	TopicsQueryArg    string
+	KeyQueryArg       string
+	KeyHeader         string // lower-case
+	PartitionQueryArg string
+	PartitionHeader   string // lower-case
 }
 
 // Message is what a record carries.
 type Message struct {
-	Forward Forward
+	// Format is FormatKong (default), FormatRaw or FormatCloudEvents.
+	Format string
+	// Forward shapes the Kong envelope.
+	Forward     Forward
+	CloudEvents CloudEventOptions
+}
+
+// Record value formats, as written in the config.
+const (
+	FormatKong        = "kong"
+	FormatRaw         = "raw"
+	FormatCloudEvents = "cloudevents"
+)
+
+// CloudEventOptions are the cloudevents format's options.
+type CloudEventOptions struct {
+	// Structured: the record value is the whole event as JSON; otherwise
+	// binary mode (ce_* record headers, the data as the value).
+	Structured bool
+	// Source and Type stand in for missing attributes; "" means required.
+	Source string
+	Type   string
+	// IDFromRequestID takes a missing id from x-request-id.
+	IDFromRequestID bool
+}
+
+// Headers says which request headers become record headers.
+type Headers struct {
+	// Enabled turns the forwarding on.
+	Enabled bool
+	// AllByDefault selects blocklist mode (every header but Exclude);
+	// otherwise allowlist mode (only Include).
+	AllByDefault bool
+	// Include and Exclude hold lower-case names.
+	Include map[string]bool
+	Exclude map[string]bool
+	// Rename maps a lower-case HTTP header name to its record header key.
+	Rename map[string]string
+	// Repeated is RepeatedConcatenate (default), RepeatedTakeFirst or
+	// RepeatedRetain.
+	Repeated string
+}
+
+// Repeated-header policies, as written in the config.
+const (
+	RepeatedConcatenate = "concatenate_by_comma"
+	RepeatedTakeFirst   = "take_first"
+	RepeatedRetain      = "retain_duplicates"
+)
+
+// Replies says what failure replies tell.
+type Replies struct {
+	// ReturnErrorMessage puts the real cause in the reply's `error`.
+	ReturnErrorMessage bool
 }
 
 // Forward says which parts of the request go into the Kong envelope.
