@@ -25,15 +25,15 @@ func request(method, path, contentType, body string, extra ...string) *message.R
 
 func encode(t *testing.T, fwd config.Forward, r *message.Request) string {
 	t.Helper()
-	e := New(config.Routing{Topic: "events"}, config.Message{Forward: fwd})
-	recs, err := e.Encode(r)
+	e := New(config.Message{Format: config.FormatKong, Forward: fwd}, config.Headers{})
+	enc, err := e.Encode(r)
 	if err != nil {
 		t.Fatalf("Encode: %v", err)
 	}
-	if len(recs) != 1 || recs[0].Topic != "events" || recs[0].Key != nil {
-		t.Fatalf("records %+v", recs)
+	if enc.Key != nil || enc.Headers != nil {
+		t.Fatalf("encoded %+v, want no key and no headers", enc)
 	}
-	return string(recs[0].Value)
+	return string(enc.Value)
 }
 
 const multipartBody = "--XyZ\r\n" +
@@ -162,10 +162,10 @@ func TestBodyErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := New(config.Routing{Topic: "events"}, config.Message{Forward: all})
-			recs, err := e.Encode(request("POST", "/", tt.contentType, tt.body))
-			if recs != nil {
-				t.Errorf("records returned with an error: %+v", recs)
+			e := New(config.Message{Format: config.FormatKong, Forward: all}, config.Headers{})
+			enc, err := e.Encode(request("POST", "/", tt.contentType, tt.body))
+			if enc.Value != nil {
+				t.Errorf("a value returned with an error: %+v", enc)
 			}
 			var bodyErr *BodyError
 			if !errors.As(err, &bodyErr) {

@@ -44,7 +44,7 @@ type Pipeline struct {
 func New(s *config.Settings, log *slog.Logger) *Pipeline {
 	return &Pipeline{
 		settings: s,
-		encoder:  encoder.New(s.Routing, s.Message),
+		encoder:  encoder.New(s.Message, s.Headers),
 		producer: producer.New(s.Cluster, s.Producer, log),
 		log:      log,
 	}
@@ -57,7 +57,8 @@ func (p *Pipeline) Settings() *config.Settings { return p.settings }
 // until the brokers answer or produce_timeout runs out, so adapters call it
 // off Envoy's worker thread. ctx is cancelled when the client goes away.
 func (p *Pipeline) Handle(ctx context.Context, req *message.Request) Reply {
-	records, err := p.encoder.Encode(req)
+	enc, err := p.encoder.Encode(req)
+	records := []message.Record{{Topic: p.settings.Routing.Topic, Partition: message.AnyPartition, Headers: enc.Headers, Value: enc.Value}}
 	if err != nil {
 		var bodyErr *encoder.BodyError
 		if errors.As(err, &bodyErr) {
