@@ -44,16 +44,22 @@ func (m mediaType) isJSON() bool {
 func contentType(hs []message.Header) mediaType {
 	for _, h := range hs {
 		if h.Name == "content-type" {
-			name, params, err := mime.ParseMediaType(h.Value)
-			if err != nil {
-				// A malformed parameter should not hide the media type.
-				name, _, _ = strings.Cut(h.Value, ";")
-				name = strings.ToLower(strings.TrimSpace(name))
-			}
-			return mediaType{name: name, params: params, paramErr: err}
+			return parseMediaType(h.Value)
 		}
 	}
 	return mediaType{}
+}
+
+// parseMediaType parses a content-type value (a header's, or a CloudEvent's
+// datacontenttype).
+func parseMediaType(value string) mediaType {
+	name, params, err := mime.ParseMediaType(value)
+	if err != nil {
+		// A malformed parameter should not hide the media type.
+		name, _, _ = strings.Cut(value, ";")
+		name = strings.ToLower(strings.TrimSpace(name))
+	}
+	return mediaType{name: name, params: params, paramErr: err}
 }
 
 // checkJSON accepts exactly one JSON value, in UTF-8 as RFC 8259 requires.
