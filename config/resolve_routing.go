@@ -35,9 +35,6 @@ func resolveRouting(cfg *Config, p *problems) Routing {
 			p.add(a.field, "%q cannot be a query argument name (no & = # ? + %% or space)", a.name)
 		}
 	}
-	if len(cfg.GetAllowedTopics()) > 0 && r.TopicsQueryArg == "" {
-		p.add("allowed_topics", "has no effect without topics_query_arg, through which clients name topics; set it, or remove allowed_topics")
-	}
 	return r
 }
 

@@ -11,7 +11,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -55,14 +57,30 @@ func (s *Server) WaitIdle(ctx context.Context) error {
 	return nil
 }
 
-// New builds one pipeline (one Kafka writer) per config in s.
+// New builds one pipeline per config in s: one Kafka writer per config
+// with its own bootstrap_servers, shared by the configs that inherit from
+// it through `base`.
 func New(s *config.ServerSettings, log *slog.Logger) *Server {
 	srv := &Server{named: make(map[string]*ingest.Pipeline, len(s.Named)), log: log}
-	if s.Default != nil {
-		srv.fallback = ingest.New(s.Default, log)
-	}
+	all := map[string]*config.Settings{}
 	for name, settings := range s.Named {
-		srv.named[name] = ingest.New(settings, log)
+		all[name] = settings
+	}
+	if s.Default != nil {
+		all[config.DefaultName] = s.Default
+	}
+	built := map[string]*ingest.Pipeline{}
+	for name, settings := range all {
+		if _, inherits := s.ProducerOf[name]; !inherits {
+			built[name] = ingest.New(settings, log)
+		}
+	}
+	for name, root := range s.ProducerOf {
+		built[name] = built[root].Derive(all[name])
+	}
+	srv.fallback = built[config.DefaultName]
+	for name := range s.Named {
+		srv.named[name] = built[name]
 	}
 	return srv
 }
@@ -135,6 +153,9 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error
 		switch r := req.GetRequest().(type) {
 		case *extprocv3.ProcessingRequest_RequestHeaders:
 			headers = convertHeaders(r.RequestHeaders.GetHeaders())
+			if refusal := ingest.CheckHeaders(headers); refusal != nil {
+				return s.reply(stream, *refusal)
+			}
 			if selectErr != nil {
 				return s.reply(stream, misconfigured(selectErr.Error()))
 			}
@@ -203,12 +224,16 @@ func (s *Server) reply(stream extprocv3.ExternalProcessor_ProcessServer, r inges
 	if r.Details == misconfiguredDetails {
 		s.log.Error("misconfigured", "reply", string(r.Body))
 	}
+	headers := []*corev3.HeaderValueOption{{
+		Header: &corev3.HeaderValue{Key: "content-type", RawValue: []byte(ingest.ContentType)},
+	}}
+	for _, name := range slices.Sorted(maps.Keys(r.Headers)) {
+		headers = append(headers, &corev3.HeaderValueOption{Header: &corev3.HeaderValue{Key: name, RawValue: []byte(r.Headers[name])}})
+	}
 	return stream.Send(&extprocv3.ProcessingResponse{
 		Response: &extprocv3.ProcessingResponse_ImmediateResponse{ImmediateResponse: &extprocv3.ImmediateResponse{
-			Status: &typev3.HttpStatus{Code: typev3.StatusCode(r.Status)},
-			Headers: &extprocv3.HeaderMutation{SetHeaders: []*corev3.HeaderValueOption{{
-				Header: &corev3.HeaderValue{Key: "content-type", RawValue: []byte(ingest.ContentType)},
-			}}},
+			Status:  &typev3.HttpStatus{Code: typev3.StatusCode(r.Status)},
+			Headers: &extprocv3.HeaderMutation{SetHeaders: headers},
 			Body:    r.Body,
 			Details: r.Details,
 		}},

@@ -36,11 +36,30 @@ type streamFilter struct {
 
 var jsonHeaders = map[string][]string{"content-type": {ingest.ContentType}}
 
+func replyHeaders(r ingest.Reply) map[string][]string {
+	if len(r.Headers) == 0 {
+		return jsonHeaders
+	}
+	hs := map[string][]string{"content-type": {ingest.ContentType}}
+	for name, value := range r.Headers {
+		hs[name] = []string{value}
+	}
+	return hs
+}
+
 // DecodeHeaders keeps the headers; a bodyless request is published at once,
 // otherwise Envoy buffers the whole body (413 past its buffer limit) and
 // hands it to DecodeData in one piece.
 func (f *streamFilter) DecodeHeaders(h api.RequestHeaderMap, endStream bool) api.StatusType {
 	f.headers = copyHeaders(h)
+	refusal := ingest.CheckHeaders(f.headers)
+	if refusal == nil && f.config.pipeline == nil {
+		refusal = f.config.misconfigured()
+	}
+	if refusal != nil {
+		f.callbacks.DecoderFilterCallbacks().SendLocalReply(refusal.Status, string(refusal.Body), replyHeaders(*refusal), -1, refusal.Details)
+		return api.LocalReply
+	}
 	if endStream {
 		return f.publish(nil)
 	}
@@ -96,7 +115,7 @@ func (f *streamFilter) publish(body []byte) api.StatusType {
 			// The stream is gone; any callback would panic.
 			return
 		}
-		callbacks.SendLocalReply(reply.Status, string(reply.Body), jsonHeaders, -1, reply.Details)
+		callbacks.SendLocalReply(reply.Status, string(reply.Body), replyHeaders(reply), -1, reply.Details)
 	}()
 	return api.Running
 }

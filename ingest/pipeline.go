@@ -1,0 +1,124 @@
+// Package ingest is the host-agnostic core every Envoy adapter shares: it
+// takes a buffered HTTP request through routing, encoding and publishing
+// and says what to answer. The adapters only translate Envoy's types into a
+// message.Request and a Reply back.
+package ingest
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/kafka-upstream/envoy-kafka-upstream/config"
+	"github.com/kafka-upstream/envoy-kafka-upstream/encoder"
+	"github.com/kafka-upstream/envoy-kafka-upstream/message"
+	"github.com/kafka-upstream/envoy-kafka-upstream/producer"
+	"github.com/kafka-upstream/envoy-kafka-upstream/route"
+)
+
+// Pipeline holds what one configuration needs at request time, all of it
+// built at config load.
+type Pipeline struct {
+	settings *config.Settings
+	router   *route.Router
+	encoder  *encoder.Encoder
+	producer *producer.Producer
+	// owner: the pipeline built the producer and closes it. Derived
+	// pipelines borrow it.
+	owner bool
+	log   *slog.Logger
+}
+
+// New builds the pipeline for a validated configuration, with a Kafka
+// producer of its own.
+func New(s *config.Settings, log *slog.Logger) *Pipeline {
+	p := derive(s, nil, log)
+	p.producer = producer.New(s.Cluster, s.Producer, log)
+	p.owner = true
+	return p
+}
+
+// Derive builds the pipeline of a config that inherits p's cluster and
+// producer settings (a route config, an ext_proc config with a base): its
+// own routing and encoding, p's producer, so no second connection to the
+// cluster. Closing it leaves the producer open.
+func (p *Pipeline) Derive(s *config.Settings) *Pipeline {
+	d := derive(s, p.producer, p.log)
+	return d
+}
+
+func derive(s *config.Settings, prod *producer.Producer, log *slog.Logger) *Pipeline {
+	return &Pipeline{
+		settings: s,
+		router:   route.New(s.Routing),
+		encoder:  encoder.New(s.Message, s.Headers),
+		producer: prod,
+		log:      log,
+	}
+}
+
+// Settings returns the configuration the pipeline was built from.
+func (p *Pipeline) Settings() *config.Settings { return p.settings }
+
+// Handle routes, encodes and publishes one request and returns the reply.
+// It blocks until the brokers answer or produce_timeout runs out, so
+// adapters call it off Envoy's worker thread. ctx is cancelled when the
+// client goes away.
+func (p *Pipeline) Handle(ctx context.Context, req *message.Request) Reply {
+	targets, err := p.router.Route(req)
+	if err != nil {
+		return p.refused(err)
+	}
+	enc, err := p.encoder.Encode(req)
+	if err != nil {
+		return p.refused(err)
+	}
+	key := targets.Key
+	if key == nil {
+		key = enc.Key
+	}
+	records := make([]message.Record, len(targets.Topics))
+	for i, topic := range targets.Topics {
+		records[i] = message.Record{Topic: topic, Key: key, Partition: targets.Partition, Headers: enc.Headers, Value: enc.Value}
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, p.settings.Producer.ProduceTimeout)
+	defer cancel()
+	return p.published(p.producer.Publish(ctx, records))
+}
+
+// refused is the reply to a request refused before anything was published.
+func (p *Pipeline) refused(err error) Reply {
+	var routeErr *route.Error
+	var bodyErr *encoder.BodyError
+	var eventErr *encoder.EventError
+	switch {
+	case errors.As(err, &routeErr):
+		switch routeErr.Kind {
+		case route.TopicNotAllowed:
+			return ErrorReply(http.StatusForbidden, "kafka_upstream_topic_not_allowed", err.Error())
+		case route.BadTopic:
+			return ErrorReply(http.StatusBadRequest, "kafka_upstream_bad_topic", err.Error())
+		default:
+			return ErrorReply(http.StatusBadRequest, "kafka_upstream_bad_partition", err.Error())
+		}
+	case errors.As(err, &bodyErr):
+		return ErrorReply(http.StatusBadRequest, "kafka_upstream_bad_body", err.Error())
+	case errors.As(err, &eventErr) && eventErr.Unsupported:
+		return ErrorReply(http.StatusUnsupportedMediaType, "kafka_upstream_unsupported_event", err.Error())
+	case errors.As(err, &eventErr):
+		return ErrorReply(http.StatusBadRequest, "kafka_upstream_bad_event", err.Error())
+	}
+	p.log.Error("refusing the request failed", "error", err)
+	return InternalError()
+}
+
+// Close releases the producer, if this pipeline owns it, once in-flight
+// records are done.
+func (p *Pipeline) Close() error {
+	if !p.owner {
+		return nil
+	}
+	return p.producer.Close()
+}

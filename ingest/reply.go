@@ -1,0 +1,185 @@
+package ingest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/kafka-upstream/envoy-kafka-upstream/message"
+	"github.com/kafka-upstream/envoy-kafka-upstream/producer"
+)
+
+// Reply is the local reply to send to the client.
+type Reply struct {
+	Status int
+	// Body is a JSON object; the content-type is always application/json.
+	Body []byte
+	// Details goes to Envoy's %RESPONSE_CODE_DETAILS% (no spaces).
+	Details string
+	// Headers are sent besides content-type (e.g. allow on a 405).
+	Headers map[string]string
+}
+
+// ContentType of every Reply body.
+const ContentType = "application/json"
+
+// recordJSON is where one record went, in the reply's "records".
+type recordJSON struct {
+	Topic     string `json:"topic"`
+	Partition *int   `json:"partition,omitempty"`
+	Offset    *int64 `json:"offset,omitempty"`
+	Error     string `json:"error,omitempty"`
+}
+
+// published is the reply once the producer is done: 200 with where every
+// record went, or the failure of the first record that failed. When some
+// records of a fan-out were acknowledged and others not, the failure reply
+// lists them all, so the client knows which landed.
+func (p *Pipeline) published(results []message.Result) Reply {
+	var failed *producer.Error
+	failedTopic := ""
+	acked := 0
+	for _, r := range results {
+		if r.Err == nil {
+			acked++
+			continue
+		}
+		if failed == nil {
+			failedTopic = r.Topic
+			if !errors.As(r.Err, &failed) {
+				failed = &producer.Error{Reason: producer.Unavailable, Err: r.Err}
+			}
+		}
+	}
+	if failed == nil {
+		return jsonReply(http.StatusOK, "kafka_upstream_sent", struct {
+			Message string       `json:"message"`
+			Records []recordJSON `json:"records"`
+		}{"message sent", p.recordsJSON(results, "")})
+	}
+	reply := p.failure(failed, failedTopic)
+	if acked == 0 {
+		return reply
+	}
+	var body struct {
+		Message string       `json:"message"`
+		Error   string       `json:"error"`
+		Records []recordJSON `json:"records"`
+	}
+	_ = json.Unmarshal(reply.Body, &body)
+	body.Records = p.recordsJSON(results, body.Error)
+	p.log.Warn("fan-out partly published", "acknowledged", acked, "records", len(results), "error", failed)
+	return jsonReply(reply.Status, reply.Details+"_partly", body)
+}
+
+func (p *Pipeline) recordsJSON(results []message.Result, failureText string) []recordJSON {
+	out := make([]recordJSON, len(results))
+	for i, r := range results {
+		out[i].Topic = r.Topic
+		if r.Err != nil {
+			out[i].Error = failureText
+			continue
+		}
+		partition, offset := r.Partition, r.Offset
+		out[i].Partition = &partition
+		if offset >= 0 {
+			out[i].Offset = &offset
+		}
+	}
+	return out
+}
+
+// failure is the one table from a producer failure to a reply.
+func (p *Pipeline) failure(err *producer.Error, topic string) Reply {
+	cause := func(generic string) string {
+		if p.settings.Replies.ReturnErrorMessage {
+			return err.Error()
+		}
+		return generic
+	}
+	produceTimeout := p.settings.Producer.ProduceTimeout
+	switch err.Reason {
+	case producer.TooLarge:
+		return ErrorReply(http.StatusRequestEntityTooLarge, "kafka_upstream_record_too_large",
+			fmt.Sprintf("the Kafka record is %d bytes, more than the %d allowed (batching.bytes)", err.Size, p.settings.Producer.BatchBytes))
+	case producer.BrokerTooLarge:
+		p.log.Warn("the broker refused a record as too large; batching.bytes is above the broker's max.message.bytes",
+			"topic", topic, "batching.bytes", p.settings.Producer.BatchBytes, "error", err)
+		return ErrorReply(http.StatusRequestEntityTooLarge, "kafka_upstream_record_too_large",
+			"the Kafka record is larger than the broker accepts (max.message.bytes)")
+	case producer.UnknownTopic, producer.UnknownPartition:
+		details := "kafka_upstream_unknown_topic"
+		if err.Reason == producer.UnknownPartition {
+			details = "kafka_upstream_unknown_partition"
+		}
+		return ErrorReply(http.StatusNotFound, details, err.Error())
+	case producer.Timeout:
+		p.log.Warn("kafka did not acknowledge in time", "topic", topic, "timeout", produceTimeout, "error", err)
+		return ErrorReply(http.StatusGatewayTimeout, "kafka_upstream_produce_timeout",
+			cause(fmt.Sprintf("no acknowledgement from Kafka within %s", produceTimeout)))
+	case producer.Closed:
+		return ErrorReply(http.StatusServiceUnavailable, "kafka_upstream_closed",
+			"the Kafka producer of this configuration is closed (config update or shutdown); retry")
+	case producer.Canceled:
+		// Nobody is left to read it; adapters drop it.
+		return ErrorReply(StatusClientClosedRequest, "kafka_upstream_client_gone", "the client went away")
+	default:
+		// Kong's wording; the cause goes to the log, and to the client
+		// only with return_error_message.
+		p.log.Error("publishing to kafka failed", "topic", topic, "error", err)
+		return ErrorReply(http.StatusBadGateway, "kafka_upstream_produce_failed", cause("could not send message to topic"))
+	}
+}
+
+// CheckHeaders is called by the adapters once the request headers are in,
+// before any body is buffered: it refuses what cannot be published. A
+// CONNECT request opens a tunnel whose body never ends, so it would never
+// be answered.
+func CheckHeaders(hs []message.Header) *Reply {
+	for _, h := range hs {
+		if h.Name == ":method" && h.Value == http.MethodConnect {
+			r := ErrorReply(http.StatusMethodNotAllowed, "kafka_upstream_method_not_allowed",
+				"CONNECT is not supported: kafka-upstream publishes requests, it opens no tunnels")
+			r.Headers = map[string]string{"allow": "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"}
+			return &r
+		}
+	}
+	return nil
+}
+
+// InternalError is the reply when the filter itself failed (a recovered
+// panic, say).
+func InternalError() Reply {
+	return ErrorReply(http.StatusInternalServerError, "kafka_upstream_internal_error", "internal error in the kafka-upstream filter")
+}
+
+// ErrorReply is a failure reply: {"message": <status text>, "error": msg}.
+func ErrorReply(status int, details, msg string) Reply {
+	return jsonReply(status, details, struct {
+		Message string `json:"message"`
+		Error   string `json:"error"`
+	}{statusText(status), msg})
+}
+
+func jsonReply(status int, details string, body any) Reply {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // keep < > & readable in error texts
+	if err := enc.Encode(body); err != nil {
+		panic("ingest: reply does not marshal: " + err.Error())
+	}
+	return Reply{Status: status, Body: bytes.TrimSuffix(buf.Bytes(), []byte("\n")), Details: details}
+}
+
+// StatusClientClosedRequest is nginx's status for a client that went away
+// before its reply; it is logged, never sent.
+const StatusClientClosedRequest = 499
+
+func statusText(status int) string {
+	if status == StatusClientClosedRequest {
+		return "Client Closed Request"
+	}
+	return http.StatusText(status)
+}

@@ -1,0 +1,85 @@
+package producer
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"syscall"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// Reason classifies a failed publish.
+type Reason int
+
+const (
+	// Unavailable: the brokers could not be reached (after
+	// maxNetworkAttempts tries), or refused the record for a reason that
+	// retrying cannot fix (authorization, invalid record, …).
+	Unavailable Reason = iota
+	// TooLarge: the record exceeds batching.bytes; it was not sent.
+	TooLarge
+	// BrokerTooLarge: the broker refused the record as larger than its
+	// (or the topic's) max.message.bytes.
+	BrokerTooLarge
+	// Timeout: no acknowledgement within produce_timeout. A write in
+	// flight may still land (at-least-once): nobody is told.
+	Timeout
+	// Canceled: the caller gave up (the HTTP stream was reset).
+	Canceled
+	// Closed: the configuration was replaced and its producer closed.
+	Closed
+	// UnknownTopic: a target topic does not exist and the broker may not
+	// create it; nothing was written.
+	UnknownTopic
+	// UnknownPartition: the named partition is not one of the topic's;
+	// nothing was written.
+	UnknownPartition
+)
+
+// Error is a failed publish with its reason and the underlying error.
+type Error struct {
+	Reason Reason
+	// Topic is the topic the failure concerns, when it concerns one.
+	Topic string
+	// Size is the record's size in bytes, for TooLarge.
+	Size int64
+	Err  error
+}
+
+func (e *Error) Error() string { return e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+// retriable says whether writing again may succeed.
+func retriable(err error) bool {
+	var kerr kafka.Error
+	if errors.As(err, &kerr) {
+		return kerr.Temporary()
+	}
+	return isNetwork(err)
+}
+
+// isNetwork reports a failure to reach or talk to a broker.
+func isNetwork(err error) bool {
+	var opErr *net.OpError
+	return errors.As(err, &opErr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+func classify(ctx context.Context, err error) Reason {
+	var tooLarge kafka.MessageTooLargeError
+	switch {
+	case errors.As(err, &tooLarge):
+		return TooLarge
+	case errors.Is(err, kafka.MessageSizeTooLarge), errors.Is(err, kafka.RecordListTooLarge):
+		return BrokerTooLarge
+	case errors.Is(err, io.ErrClosedPipe):
+		return Closed
+	case errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded):
+		return Timeout
+	case ctx.Err() != nil:
+		return Canceled
+	}
+	return Unavailable
+}
