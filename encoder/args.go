@@ -106,31 +106,12 @@ func unescapeLenient(s string) string {
 	return s
 }
 
-// formArgs parses an application/x-www-form-urlencoded body with the same
-// shape as queryArgs, but strictly: the body claimed to be a form.
-func formArgs(body string) (map[string]any, error) {
-	args := map[string]any{}
-	for _, pair := range strings.Split(body, "&") {
-		if pair == "" {
-			continue
-		}
-		rawName, rawValue, hasValue := strings.Cut(pair, "=")
-		name, err := url.QueryUnescape(rawName)
-		if err != nil {
-			return nil, err
-		}
-		name = latin1IfNotUTF8(name)
-		if !hasValue {
-			addArg(args, name, true)
-			continue
-		}
-		value, err := url.QueryUnescape(rawValue)
-		if err != nil {
-			return nil, err
-		}
-		addArg(args, name, latin1IfNotUTF8(value))
-	}
-	return args, nil
+// formArgs parses an application/x-www-form-urlencoded body exactly as
+// queryArgs parses a query string, leniently: a client sending a literal
+// "%" (comment=100%) means it, and nginx's ngx.decode_args (so Kong) keeps
+// a bad escape as written too. A form body therefore never fails to parse.
+func formArgs(body string) map[string]any {
+	return queryArgs(body)
 }
 
 // multipartArgs maps each form field's name to its content (lists when

@@ -84,11 +84,7 @@ func encodeBody(env *envelope, ct mediaType, body []byte) error {
 		// keeps numbers exact and costs no decode.
 		args, text = json.RawMessage(body), true
 	case ct.name == "application/x-www-form-urlencoded":
-		parsed, err := formArgs(string(body))
-		if err != nil {
-			return &BodyError{MediaType: ct.name, Err: err}
-		}
-		args, text = parsed, true
+		args, text = formArgs(string(body)), true
 	case ct.name == "multipart/form-data":
 		parsed, err := multipartArgs(body, ct)
 		if err != nil {
