@@ -4,12 +4,23 @@
 # fetched here, so the broker jars come from Maven Central via e2e/kafka/pom.xml.
 #
 # Usage: e2e/kafka.sh start|stop|status|env
-#        e2e/kafka.sh create-topic NAME [PARTITIONS]
-#        e2e/kafka.sh produce TOPIC            # one record per stdin line
-#        e2e/kafka.sh consume TOPIC [ARGS...]  # extra args go to ConsoleConsumer
+#        e2e/kafka.sh create-topic NAME [PARTITIONS] [--config KEY=VALUE ...]
+#                                  # idempotent: an existing topic is left as it is
+#        e2e/kafka.sh produce TOPIC [ARGS...]        # one record per stdin line, no key
+#        e2e/kafka.sh produce-keyed TOPIC [ARGS...]  # stdin lines KEY<TAB>VALUE, acks=all;
+#                                  # the Java client's default partitioner places them
+#                                  # (murmur2 of the key); an empty KEY is an empty key
+#        e2e/kafka.sh consume TOPIC [ARGS...]        # everything, headers included; extra
+#                                  # args go to ConsoleConsumer (--max-messages N --timeout-ms MS)
+#        e2e/kafka.sh consume-partitions TOPIC N [TIMEOUT_MS]
+#                                  # N records as lines PARTITION<TAB>OFFSET<TAB>KEY<TAB>VALUE
+#                                  # (a null key prints as "null"), from the beginning
 #
 # Environment:
 #   KAFKA_PORT (9092)  KAFKA_CONTROLLER_PORT (9093)  KAFKA_NUM_PARTITIONS (1)
+#   KAFKA_AUTO_CREATE_TOPICS (false: the broker's auto.create.topics.enable, read by
+#     start; off as on production clusters, so a record for a missing topic fails
+#     and topics are created with create-topic; true restores Kafka's default)
 #   KAFKA_STATE_DIR (/tmp/kafka-upstream-kafka-$KAFKA_PORT, wiped on start/stop)
 #   KAFKA_VERSION (default: <kafka.version> in e2e/kafka/pom.xml)
 #   KAFKA_CACHE_DIR ($HOME/.cache/kafka-upstream)  KAFKA_HEAP_OPTS (-Xms256m -Xmx512m)
@@ -23,6 +34,7 @@ HOST=127.0.0.1
 PORT="${KAFKA_PORT:-9092}"
 CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
 NUM_PARTITIONS="${KAFKA_NUM_PARTITIONS:-1}"
+AUTO_CREATE_TOPICS="${KAFKA_AUTO_CREATE_TOPICS:-false}"
 STATE_DIR="${KAFKA_STATE_DIR:-/tmp/kafka-upstream-kafka-$PORT}"
 # Absolute, because running_pid matches it against the broker's command line.
 [[ "$STATE_DIR" == /* ]] || STATE_DIR="$PWD/$STATE_DIR"
@@ -46,9 +58,12 @@ die() { log "error: $*"; exit 1; }
 usage() {
   cat >&2 <<'EOF'
 usage: e2e/kafka.sh start|stop|status|env
-       e2e/kafka.sh create-topic NAME [PARTITIONS]
-       e2e/kafka.sh produce TOPIC            # one record per stdin line
-       e2e/kafka.sh consume TOPIC [ARGS...]  # extra args go to ConsoleConsumer
+       e2e/kafka.sh create-topic NAME [PARTITIONS] [--config KEY=VALUE ...]
+       e2e/kafka.sh produce TOPIC [ARGS...]        # one record per stdin line
+       e2e/kafka.sh produce-keyed TOPIC [ARGS...]  # stdin lines KEY<TAB>VALUE
+       e2e/kafka.sh consume TOPIC [ARGS...]        # extra args go to ConsoleConsumer
+       e2e/kafka.sh consume-partitions TOPIC N [TIMEOUT_MS]
+                     # prints PARTITION<TAB>OFFSET<TAB>KEY<TAB>VALUE lines
 EOF
   exit 2
 }
@@ -170,7 +185,8 @@ advertised.listeners=PLAINTEXT://$HOST:$PORT,CONTROLLER://$HOST:$CONTROLLER_PORT
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 log.dirs=$STATE_DIR/data
 num.partitions=$NUM_PARTITIONS
-auto.create.topics.enable=true
+# Off unless KAFKA_AUTO_CREATE_TOPICS=true: topics come from create-topic.
+auto.create.topics.enable=$AUTO_CREATE_TOPICS
 # One node: every internal topic must have replication factor 1.
 offsets.topic.replication.factor=1
 transaction.state.log.replication.factor=1
@@ -258,6 +274,8 @@ cmd_start() {
     die "KAFKA_PORT and KAFKA_CONTROLLER_PORT must be numbers"
   fi
   [[ "$PORT" != "$CONTROLLER_PORT" ]] || die "KAFKA_PORT and KAFKA_CONTROLLER_PORT must differ"
+  [[ "$AUTO_CREATE_TOPICS" == true || "$AUTO_CREATE_TOPICS" == false ]] ||
+    die "KAFKA_AUTO_CREATE_TOPICS must be true or false, not '$AUTO_CREATE_TOPICS'"
 
   if pid="$(running_pid)"; then
     p="$(configured_port)"
@@ -345,13 +363,35 @@ cmd_status() {
   return 1
 }
 
+# TopicCommand's --if-not-exists makes a second create a no-op: an existing
+# topic keeps its partitions and configs, whatever this call asks for.
 cmd_create_topic() {
-  local name="${1:-}" partitions="${2:-1}"
+  local name="${1:-}" partitions=1 configs=()
   [[ -n "$name" ]] || usage
-  is_uint "$partitions" || die "PARTITIONS must be a number"
+  shift
+  if [[ $# -gt 0 && "$1" != --* ]]; then
+    partitions="$1"
+    shift
+  fi
+  is_uint "$partitions" && ((partitions > 0)) || die "PARTITIONS must be a positive number, not '$partitions'"
+  while [[ $# -gt 0 ]]; do
+    case "$1" in
+      --config)
+        [[ "${2:-}" == ?*=* ]] || die "--config needs KEY=VALUE (e.g. --config max.message.bytes=5242880)"
+        configs+=(--config "$2")
+        shift 2
+        ;;
+      --config=?*=*)
+        configs+=(--config "${1#--config=}")
+        shift
+        ;;
+      *) die "create-topic: unexpected argument '$1' (usage: create-topic NAME [PARTITIONS] [--config KEY=VALUE ...])" ;;
+    esac
+  done
   require_broker
   run_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$HOST:$PORT" \
-    --create --if-not-exists --topic "$name" --partitions "$partitions" --replication-factor 1
+    --create --if-not-exists --topic "$name" --partitions "$partitions" --replication-factor 1 \
+    "${configs[@]}"
 }
 
 cmd_produce() {
@@ -363,19 +403,77 @@ cmd_produce() {
     --topic "$topic" "$@"
 }
 
-cmd_consume() {
+# Keyed records from lines KEY<TAB>VALUE, placed by the Java producer's default
+# partitioner: murmur2 of the key's UTF-8 bytes (LineMessageReader reads stdin
+# as UTF-8), positive, modulo the partition count. Everything before the first
+# tab is the key, so "\tv" has the empty (non-null) key; a line without a tab
+# makes ConsoleProducer fail. --reader-config (KIP-840) works on every 4.x, while
+# --property is deprecated in 4.2+ in favour of --reader-property, which 4.0/4.1
+# lack. acks=all and --sync, so that the records are stored when the command
+# returns and a failed send exits non-zero (asynchronous ConsoleProducer only
+# logs send errors and exits 0); --timeout 0 (linger.ms) because --sync with
+# the default linger of 1 s costs a second per record.
+cmd_produce_keyed() {
   local topic="${1:-}"
   [[ -n "$topic" ]] || usage
   shift
   require_broker
   fetch
-  # A formatter config file works on every 4.x; 4.1 lacks --formatter-property and
-  # 4.2+ warns that --property is deprecated.
-  local fmt="$KAFKA_HOME/consume-formatter.properties"
-  printf '%s=true\n' print.timestamp print.partition print.offset print.headers print.key >"$fmt.$$"
+  local reader="$KAFKA_HOME/produce-keyed-reader.properties"
+  printf '%s\n' 'parse.key=true' 'key.separator=\t' >"$reader.$$"
+  mv -f "$reader.$$" "$reader"
+  run_tool org.apache.kafka.tools.ConsoleProducer --bootstrap-server "$HOST:$PORT" \
+    --topic "$topic" --reader-config "$reader" --request-required-acks -1 \
+    --sync --timeout 0 "$@"
+}
+
+# Writes a formatter config file for ConsoleConsumer and prints its path.
+# --formatter-config works on every 4.x; 4.1 lacks --formatter-property and
+# 4.2+ warns that --property is deprecated.
+formatter_config() {
+  local name="$1" fmt
+  shift
+  fmt="$KAFKA_HOME/$name.properties"
+  printf '%s\n' "$@" >"$fmt.$$"
   mv -f "$fmt.$$" "$fmt"
+  echo "$fmt"
+}
+
+cmd_consume() {
+  local topic="${1:-}" fmt
+  [[ -n "$topic" ]] || usage
+  shift
+  require_broker
+  fetch
+  fmt="$(formatter_config consume-formatter print.{timestamp,partition,offset,headers,key}=true)"
   run_tool org.apache.kafka.tools.consumer.ConsoleConsumer --bootstrap-server "$HOST:$PORT" \
     --topic "$topic" --from-beginning --formatter-config "$fmt" "$@"
+}
+
+# N records (all partitions, from the beginning), one per line:
+#   PARTITION<TAB>OFFSET<TAB>KEY<TAB>VALUE
+# The formatter prints "Partition:P<sep>Offset:O<sep>KEY<sep>VALUE"; with a tab
+# as separator a key with spaces or any UTF-8 stays one field (keys must not
+# contain tabs or newlines, values not newlines), and sed drops the two labels.
+# The key field is empty for an empty key and "null" for a null one. Exits
+# non-zero when fewer than N records arrive (TIMEOUT_MS, default 10000, is
+# ConsoleConsumer's: the longest wait for the next record).
+cmd_consume_partitions() {
+  local topic="${1:-}" n="${2:-}" timeout_ms="${3:-10000}" fmt out got
+  [[ -n "$topic" ]] && is_uint "$n" && ((n > 0)) && is_uint "$timeout_ms" || usage
+  require_broker
+  fetch
+  fmt="$(formatter_config consume-partitions-formatter print.partition=true print.offset=true \
+    print.key=true 'key.separator=\t' 'line.separator=\n')"
+  out="$(run_tool org.apache.kafka.tools.consumer.ConsoleConsumer --bootstrap-server "$HOST:$PORT" \
+    --topic "$topic" --from-beginning --formatter-config "$fmt" \
+    --max-messages "$n" --timeout-ms "$timeout_ms")"
+  got=0
+  if [[ -n "$out" ]]; then
+    printf '%s\n' "$out" | sed 's/^Partition:\([0-9]*\)\tOffset:\([0-9]*\)\t/\1\t\2\t/'
+    got="$(printf '%s\n' "$out" | wc -l)"
+  fi
+  ((got >= n)) || die "consume-partitions: got $got of $n records from $topic within ${timeout_ms}ms"
 }
 
 main() {
@@ -394,7 +492,9 @@ main() {
     env) echo "KAFKA_BOOTSTRAP=$HOST:$PORT" ;;
     create-topic) cmd_create_topic "$@" ;;
     produce) cmd_produce "$@" ;;
+    produce-keyed) cmd_produce_keyed "$@" ;;
     consume) cmd_consume "$@" ;;
+    consume-partitions) cmd_consume_partitions "$@" ;;
     *) usage ;;
   esac
 }

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Runs a command with a fresh Kafka broker on 127.0.0.1:$KAFKA_PORT and stops
 # the broker afterwards, whatever the command's outcome (Ctrl-C included).
-# The command finds the broker in $KAFKA_BOOTSTRAP.
+# The command finds the broker in $KAFKA_BOOTSTRAP. The broker does not
+# create topics on demand (auto.create.topics.enable=false, as on production
+# clusters and in `make run`): the tests create theirs (kafkatest.EnsureTopic,
+# kafkatest.CreateTopic), and a record for a missing topic fails as it would
+# in production. KAFKA_AUTO_CREATE_TOPICS=true turns it on for a run.
 #
 #   e2e/with-kafka.sh go test -tags integration ./e2e/integration/...
 set -euo pipefail
@@ -10,6 +14,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 export KAFKA_PORT="${KAFKA_PORT:-19092}"
 export KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-19093}"
 export KAFKA_BOOTSTRAP="127.0.0.1:${KAFKA_PORT}"
+export KAFKA_AUTO_CREATE_TOPICS="${KAFKA_AUTO_CREATE_TOPICS:-false}"
 
 # A broker left behind by an interrupted run would carry its topics into
 # this one: start from nothing.

@@ -1,6 +1,7 @@
 // Package kafkatest reads back what the tests published, from a real broker
 // (or kfake): topic creation, end offsets, and reading the records that
-// arrived after a given offset on a single-partition topic.
+// arrived after a given offset on a single-partition topic. java.go asks the
+// Java client where it places keyed records, through e2e/kafka.sh.
 package kafkatest
 
 import (
@@ -8,6 +9,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -51,25 +53,83 @@ func EnsureTopic(t testing.TB, bootstrap, topic string) {
 	EndOffset(t, bootstrap, topic) // returns once the leader answers
 }
 
+// CreateTopic creates a topic with the given number of partitions and topic
+// configs ("max.message.bytes=5242880", ...) if it does not exist yet, and
+// waits until every partition has a leader. An existing topic is fine if it
+// has that many partitions (its configs are not checked or changed), like
+// `e2e/kafka.sh create-topic`, whose --if-not-exists it mirrors. It uses
+// kafka-go's admin API on $KAFKA_BOOTSTRAP, not kafka.sh (no JVM start):
+// root, the repository root, is unused and only there so that calls read
+// like JavaPartitions'.
+func CreateTopic(t testing.TB, root, name string, partitions int, configs ...string) {
+	t.Helper()
+	_ = root
+	bootstrap := Bootstrap(t)
+	entries := make([]kafka.ConfigEntry, 0, len(configs))
+	for _, c := range configs {
+		k, v, ok := strings.Cut(c, "=")
+		if !ok || k == "" {
+			t.Fatalf("CreateTopic %s: config %q is not KEY=VALUE", name, c)
+		}
+		entries = append(entries, kafka.ConfigEntry{ConfigName: k, ConfigValue: v})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	client := &kafka.Client{Addr: kafka.TCP(bootstrap)}
+	for {
+		resp, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{
+			Topics: []kafka.TopicConfig{{
+				Topic: name, NumPartitions: partitions, ReplicationFactor: 1, ConfigEntries: entries,
+			}},
+		})
+		if err == nil {
+			err = resp.Errors[name]
+		}
+		if err == nil || errors.Is(err, kafka.TopicAlreadyExists) {
+			break
+		}
+		// Invalid partition counts and configs are final; only a broker
+		// that is not ready yet is worth waiting for.
+		if errors.Is(err, kafka.InvalidConfiguration) || errors.Is(err, kafka.InvalidPartitionNumber) ||
+			errors.Is(err, kafka.InvalidTopic) || errors.Is(err, kafka.InvalidRequest) || ctx.Err() != nil {
+			t.Fatalf("creating topic %s (%d partitions, configs %q): %v", name, partitions, configs, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if n := partitionCount(t, bootstrap, name); n != partitions {
+		t.Fatalf("topic %s exists with %d partitions, not %d", name, n, partitions)
+	}
+	for p := 0; p < partitions; p++ {
+		PartitionEndOffset(t, bootstrap, name, p) // returns once the leader answers
+	}
+}
+
 // EndOffset returns the offset the next record of partition 0 will get.
 func EndOffset(t testing.TB, bootstrap, topic string) int64 {
+	t.Helper()
+	return PartitionEndOffset(t, bootstrap, topic, 0)
+}
+
+// PartitionEndOffset returns the offset the next record of a partition will
+// get, waiting up to a minute for the partition's leader.
+func PartitionEndOffset(t testing.TB, bootstrap, topic string, partition int) int64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	for {
-		off, err := lastOffset(ctx, bootstrap, topic)
+		off, err := lastOffset(ctx, bootstrap, topic, partition)
 		if err == nil {
 			return off
 		}
 		if ctx.Err() != nil {
-			t.Fatalf("end offset of %s: %v", topic, err)
+			t.Fatalf("end offset of %s/%d: %v", topic, partition, err)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
 }
 
-func lastOffset(ctx context.Context, bootstrap, topic string) (int64, error) {
-	conn, err := kafka.DialLeader(ctx, "tcp", bootstrap, topic, 0)
+func lastOffset(ctx context.Context, bootstrap, topic string, partition int) (int64, error) {
+	conn, err := kafka.DialLeader(ctx, "tcp", bootstrap, topic, partition)
 	if err != nil {
 		return 0, err
 	}
