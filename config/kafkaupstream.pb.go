@@ -606,7 +606,8 @@ type ServerConfig struct {
 	Default *Config `protobuf:"bytes,1,opt,name=default,proto3" json:"default,omitempty"`
 	// Named configs. A route selects one with the ext_proc per-route override
 	// `grpc_initial_metadata: [{key: x-kafka-upstream-config, value: NAME}]`.
-	// Each is complete on its own: nothing is inherited from `default`.
+	// A config with `base` inherits that config's fields and Kafka producer;
+	// one with its own bootstrap_servers is complete.
 	Configs       map[string]*Config `protobuf:"bytes,2,rep,name=configs,proto3" json:"configs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
