@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -52,11 +53,58 @@ func request(contentType, body string) *message.Request {
 	return &message.Request{Headers: hs, Body: []byte(body)}
 }
 
+// expect compares a whole reply: status, body, details, and no extra
+// headers (only CONNECT's 405 has one; see TestCheckHeaders).
+// get is a bodyless GET of path, with extra headers (name, value pairs,
+// lower-case as the adapters hand them over).
+func get(path string, kv ...string) *message.Request {
+	hs := []message.Header{{Name: ":method", Value: "GET"}, {Name: ":path", Value: path}}
+	for i := 0; i+1 < len(kv); i += 2 {
+		hs = append(hs, message.Header{Name: kv[i], Value: kv[i+1]})
+	}
+	return &message.Request{Headers: hs}
+}
+
+// post is get with a method of POST and a body.
+func post(path, body string, kv ...string) *message.Request {
+	r := get(path, kv...)
+	r.Headers[0].Value = "POST"
+	r.Body = []byte(body)
+	return r
+}
+
+// noLogs fails the test if anything was logged.
+func noLogs(t *testing.T, logs *logtest.Recorder) {
+	t.Helper()
+	if l := logs.Lines(); len(l) != 0 {
+		t.Errorf("log = %q, want nothing", l)
+	}
+}
+
+// ownLines returns what the pipeline logged itself, leaving out
+// kafka-go's warnings ("WARN kafka: …").
+func ownLines(logs *logtest.Recorder) []string {
+	var out []string
+	for _, l := range logs.Lines() {
+		if !strings.HasPrefix(l, "WARN kafka: ") {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
 func expect(t *testing.T, got Reply, status int, body, details string) {
 	t.Helper()
-	if got.Status != status || string(got.Body) != body || got.Details != details {
-		t.Errorf("reply = %d %s (details %q)\nwant    %d %s (details %q)", got.Status, got.Body, got.Details, status, body, details)
+	if got.Status != status || string(got.Body) != body || got.Details != details || got.Headers != nil {
+		t.Errorf("reply = %d %s (details %q, headers %v)\nwant    %d %s (details %q, no headers)",
+			got.Status, got.Body, got.Details, got.Headers, status, body, details)
 	}
+}
+
+// sent is the 200 body for one record acknowledged at topic/partition,
+// offset.
+func sent(topic string, partition int, offset int64) string {
+	return fmt.Sprintf(`{"message":"message sent","records":[{"topic":%q,"partition":%d,"offset":%d}]}`, topic, partition, offset)
 }
 
 func TestHandlePublishesAndAnswers200(t *testing.T) {
@@ -64,7 +112,7 @@ func TestHandlePublishesAndAnswers200(t *testing.T) {
 	p, logs := newPipeline(t, c.ListenAddrs(), nil)
 
 	got := p.Handle(context.Background(), request("application/json", `{"a": 1}`))
-	expect(t, got, 200, `{"message":"message sent"}`, "kafka_upstream_sent")
+	expect(t, got, 200, sent(topic, 0, 0), "kafka_upstream_sent")
 
 	values := kfaketest.ReadValues(t, c, topic, 1)
 	want := `{"body":"{\"a\": 1}","body_args":{"a":1}}`
@@ -83,9 +131,9 @@ func TestHandleFailures(t *testing.T) {
 	t.Run("bad body: 400, nothing published", func(t *testing.T) {
 		c := kfaketest.NewCluster(t, topic)
 		p, logs := newPipeline(t, c.ListenAddrs(), nil)
-		got := p.Handle(context.Background(), request("application/x-www-form-urlencoded", "a=%"))
+		got := p.Handle(context.Background(), request("application/json", `{"a":`))
 		expect(t, got, 400,
-			`{"message":"Bad Request","error":"body is not valid application/x-www-form-urlencoded: invalid URL escape \"%\""}`,
+			`{"message":"Bad Request","error":"body is not valid application/json: unexpected end of JSON input"}`,
 			"kafka_upstream_bad_body")
 		if hw := kfaketest.HighWatermark(t, c, topic); hw != 0 {
 			t.Errorf("high watermark = %d, want 0", hw)
@@ -99,8 +147,12 @@ func TestHandleFailures(t *testing.T) {
 		c := kfaketest.NewCluster(t, topic)
 		p, _ := newPipeline(t, c.ListenAddrs(), &config.Config{Batching: &config.Batching{Bytes: 64}})
 		got := p.Handle(context.Background(), request("text/plain", strings.Repeat("y", 64)))
+		// The record: the envelope as value, no key, no record headers;
+		// kafka-go counts 22 bytes of framing plus 1 for the empty header
+		// list.
+		value := `{"body":"` + strings.Repeat("y", 64) + `","body_args":{}}`
 		expect(t, got, 413,
-			`{"message":"Request Entity Too Large","error":"the Kafka record is larger than the 64 bytes allowed"}`,
+			fmt.Sprintf(`{"message":"Request Entity Too Large","error":"the Kafka record is %d bytes, more than the 64 allowed (batching.bytes)"}`, len(value)+23),
 			"kafka_upstream_record_too_large")
 		if hw := kfaketest.HighWatermark(t, c, topic); hw != 0 {
 			t.Errorf("high watermark = %d, want 0", hw)
@@ -185,7 +237,7 @@ func TestHandleFailures(t *testing.T) {
 	t.Run("closed pipeline: 503", func(t *testing.T) {
 		c := kfaketest.NewCluster(t, topic)
 		p, _ := newPipeline(t, c.ListenAddrs(), nil)
-		expect(t, p.Handle(context.Background(), request("", "")), 200, `{"message":"message sent"}`, "kafka_upstream_sent")
+		expect(t, p.Handle(context.Background(), request("", "")), 200, sent(topic, 0, 0), "kafka_upstream_sent")
 		if err := p.Close(); err != nil {
 			t.Fatalf("Close: %v", err)
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -241,15 +242,24 @@ func getRequest() *extprocv3.ProcessingRequest {
 	}
 }
 
-var sent = &extprocv3.ProcessingResponse{
-	Response: &extprocv3.ProcessingResponse_ImmediateResponse{ImmediateResponse: &extprocv3.ImmediateResponse{
-		Status: &typev3.HttpStatus{Code: typev3.StatusCode_OK},
-		Headers: &extprocv3.HeaderMutation{SetHeaders: []*corev3.HeaderValueOption{{
-			Header: &corev3.HeaderValue{Key: "content-type", RawValue: []byte("application/json")},
-		}}},
-		Body:    []byte(`{"message":"message sent"}`),
-		Details: "kafka_upstream_sent",
-	}},
+// sent is the 200 body for one record acknowledged at topic/partition,
+// offset.
+func sent(topic string, partition int, offset int64) string {
+	return fmt.Sprintf(`{"message":"message sent","records":[{"topic":%q,"partition":%d,"offset":%d}]}`, topic, partition, offset)
+}
+
+// sentResponse is the whole 200 answer with body.
+func sentResponse(body string) *extprocv3.ProcessingResponse {
+	return &extprocv3.ProcessingResponse{
+		Response: &extprocv3.ProcessingResponse_ImmediateResponse{ImmediateResponse: &extprocv3.ImmediateResponse{
+			Status: &typev3.HttpStatus{Code: typev3.StatusCode_OK},
+			Headers: &extprocv3.HeaderMutation{SetHeaders: []*corev3.HeaderValueOption{{
+				Header: &corev3.HeaderValue{Key: "content-type", RawValue: []byte("application/json")},
+			}}},
+			Body:    []byte(body),
+			Details: "kafka_upstream_sent",
+		}},
+	}
 }
 
 // startGET opens an ext_proc stream and sends a bodyless GET on it.
@@ -267,15 +277,16 @@ func startGET(t *testing.T, conn *grpc.ClientConn) extprocv3.ExternalProcessor_P
 	return stream
 }
 
-// expectSent receives the 200 answer, then the end of the stream.
-func expectSent(t *testing.T, stream extprocv3.ExternalProcessor_ProcessClient) {
+// expectSent receives the 200 answer with body, then the end of the
+// stream.
+func expectSent(t *testing.T, stream extprocv3.ExternalProcessor_ProcessClient, body string) {
 	t.Helper()
 	got, err := stream.Recv()
 	if err != nil {
 		t.Fatalf("Recv: %v, want the 200 ImmediateResponse", err)
 	}
-	if !proto.Equal(got, sent) {
-		t.Fatalf("response =\n%s\nwant\n%s", prototext.Format(got), prototext.Format(sent))
+	if want := sentResponse(body); !proto.Equal(got, want) {
+		t.Fatalf("response =\n%s\nwant\n%s", prototext.Format(got), prototext.Format(want))
 	}
 	if _, err := stream.Recv(); err != io.EOF {
 		t.Errorf("after the answer: %v, want io.EOF", err)
@@ -304,7 +315,7 @@ func TestServesHealthAndExtProc(t *testing.T) {
 	checkHealth(t, conn, extProcService, healthpb.HealthCheckResponse_SERVING)
 
 	stream := startGET(t, conn)
-	expectSent(t, stream)
+	expectSent(t, stream, sent(topic, 0, 0))
 	if got := kfaketest.ReadValues(t, c, topic, 1); got[0] != `{"body":"","body_args":{},"body_base64":true}` {
 		t.Errorf("record value = %s", got[0])
 	}
@@ -336,6 +347,10 @@ func TestStartupErrors(t *testing.T) {
 			path := writeFile(t, "c.yaml", "configs:\n  audit: {bootstrap_servers: [\"127.0.0.1:9092\"], topic: \"a b\"}\n")
 			return []string{"-config", path}
 		}, 1, `c.yaml: configs.audit.topic: \"a b\" is not a valid Kafka topic name (1 to 249 of a-z A-Z 0-9 . _ -)"`},
+		{"base naming no config", func(t *testing.T) []string {
+			path := writeFile(t, "c.yaml", "default: {bootstrap_servers: [\"127.0.0.1:9092\"], topic: events}\nconfigs:\n  a: {base: nope}\n")
+			return []string{"-config", path}
+		}, 1, `c.yaml: configs.a.base: \"nope\" is not a config of this file"`},
 		{"bad -log-level", func(t *testing.T) []string {
 			return []string{"-log-level", "loud"}
 		}, 2, `extproc: -log-level: slog: level string "loud": unknown name`},
@@ -417,7 +432,7 @@ func TestGracefulShutdownFinishesInFlightRequests(t *testing.T) {
 	}
 
 	release()
-	expectSent(t, stream)
+	expectSent(t, stream, sent(topic, 0, 0))
 	if code := cmd.exitCode(t, wait); code != 0 {
 		t.Errorf("exit code = %d, want 0", code)
 	}

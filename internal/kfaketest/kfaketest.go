@@ -9,6 +9,10 @@ package kfaketest
 
 import (
 	"context"
+	"fmt"
+	"reflect"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -30,7 +34,22 @@ const ReadTimeout = 15 * time.Second
 // cluster listens on 127.0.0.1 only.
 func NewCluster(t testing.TB, topics ...string) *kfake.Cluster {
 	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, topics...))
+	return NewPartitionedCluster(t, 1, topics...)
+}
+
+// NewPartitionedCluster is NewCluster with partitions partitions in each
+// of topics.
+func NewPartitionedCluster(t testing.TB, partitions int32, topics ...string) *kfake.Cluster {
+	t.Helper()
+	return NewClusterOpts(t, kfake.SeedTopics(partitions, topics...))
+}
+
+// NewClusterOpts starts a one-broker kfake cluster with opts (topics of
+// different partition counts: several kfake.SeedTopics), closed when the
+// test ends, listening on 127.0.0.1 only.
+func NewClusterOpts(t testing.TB, opts ...kfake.Opt) *kfake.Cluster {
+	t.Helper()
+	c, err := kfake.NewCluster(append([]kfake.Opt{kfake.NumBrokers(1)}, opts...)...)
 	if err != nil {
 		t.Fatalf("starting kfake: %v", err)
 	}
@@ -116,6 +135,111 @@ func ReadValues(t testing.TB, c *kfake.Cluster, topic string, n int) []string {
 		t.Fatalf("%s high watermark = %d, want %d", topic, hw, n)
 	}
 	return values
+}
+
+// Record is a record as read back from the cluster.
+type Record struct {
+	Partition int32
+	Offset    int64
+	// Key is nil for a keyless record, empty (non-nil) for an empty key.
+	Key     []byte
+	Value   string
+	Headers []Header
+}
+
+// String shows every field, the key as nil or quoted, so that a nil key
+// and an empty one read differently in test failures.
+func (r Record) String() string {
+	key := "nil"
+	if r.Key != nil {
+		key = strconv.Quote(string(r.Key))
+	}
+	return fmt.Sprintf("{partition %d offset %d key %s value %q headers %q}", r.Partition, r.Offset, key, r.Value, r.Headers)
+}
+
+// CheckRecords fails the test unless got and want are the same records
+// (a nil key differs from an empty one, no headers from empty headers).
+func CheckRecords(t testing.TB, got, want []Record) {
+	t.Helper()
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("records =\n%s\nwant\n%s", recordLines(got), recordLines(want))
+	}
+}
+
+func recordLines(rs []Record) string {
+	lines := make([]string, len(rs))
+	for i, r := range rs {
+		lines[i] = "  " + r.String()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Header is a record header as read back; Kafka allows a key to repeat.
+type Header struct {
+	Key   string
+	Value string
+}
+
+// Records is the number of records in all partitions of topic (the sum of
+// their high watermarks), failing the test if the topic does not exist.
+func Records(t testing.TB, c *kfake.Cluster, topic string) int64 {
+	t.Helper()
+	infos := c.PartitionInfos(topic)
+	if len(infos) == 0 {
+		t.Fatalf("topic %s does not exist", topic)
+	}
+	var n int64
+	for _, p := range infos {
+		n += p.HighWatermark
+	}
+	return n
+}
+
+// ReadRecords consumes exactly n records from the start of every partition
+// of topic with franz-go and returns them whole, ordered by partition, then
+// offset. It fails the test if they do not come within ReadTimeout or a
+// fetch fails, and requires the topic to hold n records in all, so that no
+// record is left unread.
+func ReadRecords(t testing.TB, c *kfake.Cluster, topic string, n int) []Record {
+	t.Helper()
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(c.ListenAddrs()...),
+		kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+	)
+	if err != nil {
+		t.Fatalf("kgo client: %v", err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), ReadTimeout)
+	defer cancel()
+	var records []Record
+	for len(records) < n {
+		fetches := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read %d of %d records of %s before %s: %+v", len(records), n, topic, ReadTimeout, records)
+		}
+		fetches.EachError(func(topic string, p int32, err error) {
+			t.Fatalf("fetching %s/%d: %v", topic, p, err)
+		})
+		fetches.EachRecord(func(r *kgo.Record) {
+			rec := Record{Partition: r.Partition, Offset: r.Offset, Key: r.Key, Value: string(r.Value)}
+			for _, h := range r.Headers {
+				rec.Headers = append(rec.Headers, Header{Key: h.Key, Value: string(h.Value)})
+			}
+			records = append(records, rec)
+		})
+	}
+	if total := Records(t, c, topic); total != int64(n) {
+		t.Fatalf("%s holds %d records, want %d", topic, total, n)
+	}
+	sort.SliceStable(records, func(i, j int) bool {
+		if records[i].Partition != records[j].Partition {
+			return records[i].Partition < records[j].Partition
+		}
+		return records[i].Offset < records[j].Offset
+	})
+	return records
 }
 
 // TypedStruct wraps fields as Envoy hands a static plugin_config to the

@@ -1,0 +1,19 @@
+package extproc
+
+import "reflect"
+
+// ProducerOf returns the address of the Kafka producer that the pipeline
+// of config name ("" for the default) publishes through, 0 if the server
+// has no such config: tests tell shared producers from separate ones with
+// it. ingest keeps the field unexported; reading a pointer's value through
+// reflect is allowed.
+func ProducerOf(s *Server, name string) uintptr {
+	p := s.fallback
+	if name != "" {
+		p = s.named[name]
+	}
+	if p == nil {
+		return 0
+	}
+	return reflect.ValueOf(p).Elem().FieldByName("producer").Pointer()
+}
