@@ -20,8 +20,6 @@ import (
 	"github.com/kafka-upstream/envoy-kafka-upstream/e2e/kafkatest"
 )
 
-const sent = `{"message":"message sent"}`
-
 var (
 	http1 = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableCompression: true}}
 	h2c   = func() *http.Client {
@@ -29,31 +27,138 @@ var (
 		p.SetUnencryptedHTTP2(true)
 		return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{Protocols: p, DisableCompression: true}}
 	}()
+	clients = []struct {
+		name string
+		c    *http.Client
+	}{{"http1", http1}, {"h2c", h2c}}
 )
 
 var requestID = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
 
+// ensureTopics creates the suite's topics if missing (TestKafkaDown's
+// broker restart loses them): every test calls it first, so none depends
+// on another having run.
+func ensureTopics(t *testing.T) {
+	t.Helper()
+	for _, name := range suiteTopics {
+		kafkatest.CreateTopic(t, stack.root, name, partitions, "max.message.bytes=5242880")
+	}
+}
+
+// allTopics are the suite's topics with their partition counts, for
+// snapshots: "nothing published" means on none of them.
+func allTopics() map[string]int {
+	m := map[string]int{}
+	for _, name := range suiteTopics {
+		m[name] = partitions
+	}
+	return m
+}
+
+func before(t *testing.T) offsets {
+	t.Helper()
+	return snapshot(t, stack.bootstrap, allTopics())
+}
+
+// target is where a record is expected: partition -1 when the producer
+// chooses (keyless records, round robin).
+type target struct {
+	topic     string
+	partition int
+}
+
+// expectSent requires a 200 JSON reply listing one record per target, in
+// order, each at the end offset its partition had in prior (the whole
+// body compared), and exactly those records added to the suite's topics.
+// It returns the records read back.
+func expectSent(t *testing.T, code int, body, ct string, prior offsets, targets ...target) []record {
+	t.Helper()
+	if code != 200 || ct != "application/json" {
+		t.Fatalf("reply %d %q (content-type %q), want 200 application/json", code, body, ct)
+	}
+	var reply struct {
+		Records []struct {
+			Topic     string `json:"topic"`
+			Partition int    `json:"partition"`
+		} `json:"records"`
+	}
+	if err := json.Unmarshal([]byte(body), &reply); err != nil || len(reply.Records) != len(targets) {
+		t.Fatalf("reply %s: want %d records (%v)", body, len(targets), err)
+	}
+	var want []placed
+	grown := map[string]int{}
+	for i, tg := range targets {
+		p := tg.partition
+		if p < 0 {
+			p = reply.Records[i].Partition
+		}
+		if p < 0 || p >= partitions {
+			t.Fatalf("reply %s: partition %d of %s", body, p, tg.topic)
+		}
+		want = append(want, placed{tg.topic, p, prior[tg.topic][p]})
+		grown[fmt.Sprintf("%s/%d", tg.topic, p)]++
+	}
+	if w := sentReply(want...); body != w {
+		t.Fatalf("reply\n got %s\nwant %s", body, w)
+	}
+	recs := make([]record, len(want))
+	for i, w := range want {
+		recs[i] = fetchOne(t, stack.bootstrap, w.topic, w.partition, w.offset)
+	}
+	expectGrowth(t, stack.bootstrap, prior, grown)
+	return recs
+}
+
+// expectRefused requires the failure reply and nothing published on any
+// of the suite's topics.
+func expectRefused(t *testing.T, code int, body, ct string, prior offsets, wantCode int, wantBody string) {
+	t.Helper()
+	if code != wantCode || body != wantBody || ct != "application/json" {
+		t.Errorf("reply %d %s (content-type %q)\nwant  %d %s", code, body, ct, wantCode, wantBody)
+	}
+	expectNothingWritten(t, stack.bootstrap, prior)
+}
+
+// envelopeRecord checks a record of the default config: value want (Kong's
+// envelope, Envoy's x-request-id replaced by "<uuid>"), key, and the record
+// headers the config forwards: tenant (if sent, from x-tenant), then
+// x-request-id, the same id as in the envelope.
+func envelopeRecord(t *testing.T, rec record, key []byte, tenant, want string) {
+	t.Helper()
+	id := expectEnvelope(t, rec.Value, want)
+	var hs []string
+	if tenant != "" {
+		hs = append(hs, "tenant", tenant)
+	}
+	hs = append(hs, "x-request-id", id)
+	expectRecord(t, rec, record{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, Key: key, Value: rec.Value, Headers: headers(hs...)})
+}
+
 // decodeEnvelope parses a record value; Envoy's random x-request-id is
-// checked for shape and replaced, so the rest can be compared exactly.
-func decodeEnvelope(t *testing.T, value []byte) map[string]any {
+// checked for shape and replaced, so the rest can be compared exactly. It
+// returns the id.
+func decodeEnvelope(t *testing.T, value []byte) (map[string]any, string) {
 	t.Helper()
 	var env map[string]any
 	if err := json.Unmarshal(value, &env); err != nil {
 		t.Fatalf("record value is not JSON: %v\n%s", err, value)
 	}
+	var id string
 	if hs, ok := env["headers"].(map[string]any); ok {
-		id, _ := hs["x-request-id"].(string)
+		id, _ = hs["x-request-id"].(string)
 		if !requestID.MatchString(id) {
 			t.Errorf("x-request-id %q is not a UUID", id)
 		}
 		hs["x-request-id"] = "<uuid>"
 	}
-	return env
+	return env, id
 }
 
-func expectEnvelope(t *testing.T, value []byte, want string) {
+// expectEnvelope compares a record value with want and returns the
+// envelope's x-request-id.
+func expectEnvelope(t *testing.T, value []byte, want string) string {
 	t.Helper()
-	got := decodeEnvelope(t, value)
+	got, id := decodeEnvelope(t, value)
 	var w map[string]any
 	if err := json.Unmarshal([]byte(want), &w); err != nil {
 		t.Fatalf("bad expectation: %v", err)
@@ -61,6 +166,7 @@ func expectEnvelope(t *testing.T, value []byte, want string) {
 	if !reflect.DeepEqual(got, w) {
 		t.Errorf("record\n got %s\nwant %s", value, want)
 	}
+	return id
 }
 
 // host is the host header Envoy sees.
@@ -81,30 +187,8 @@ func headersJSON(contentType string, contentLength int, extra string) string {
 	return "{" + h + "}"
 }
 
-// sendMarker publishes a unique record and returns its uri: reading up to
-// it proves no other record slipped in before it.
-func sendMarker(t *testing.T) string {
-	t.Helper()
-	path := fmt.Sprintf("/marker/%d", time.Now().UnixNano())
-	if code, body, _ := do(t, http1, "POST", path, "text/plain", []byte("m")); code != 200 || body != sent {
-		t.Fatalf("marker: %d %s", code, body)
-	}
-	return path
-}
-
-// expectNothingPublishedSince checks that the next record after offset is
-// a fresh marker.
-func expectNothingPublishedSince(t *testing.T, offset int64) {
-	t.Helper()
-	marker := sendMarker(t)
-	rec := kafkatest.Read(t, stack.bootstrap, topic, offset, 1)[0]
-	if env := decodeEnvelope(t, rec.Value); env["uri"] != marker {
-		t.Errorf("a record was published before the marker: %s", rec.Value)
-	}
-}
-
 func TestContentTypes(t *testing.T) {
-	kafkatest.EnsureTopic(t, stack.bootstrap, topic)
+	ensureTopics(t)
 	multipart := "--B\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--B\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n2\r\n--B--\r\n"
 	tests := []struct {
 		name, contentType, body, bodyFields string
@@ -113,6 +197,10 @@ func TestContentTypes(t *testing.T) {
 			`"body":"{\"n\": 1.50, \"s\": \"<é>\"}","body_args":{"n":1.5,"s":"<é>"}`},
 		{"form", "application/x-www-form-urlencoded", "a=1&a=2&b=x+y",
 			`"body":"a=1&a=2&b=x+y","body_args":{"a":["1","2"],"b":"x y"}`},
+		// Form bodies are parsed leniently, as query strings are: a bad
+		// %-escape is kept as written.
+		{"form-lenient", "application/x-www-form-urlencoded", "comment=100%&n=1",
+			`"body":"comment=100%&n=1","body_args":{"comment":"100%","n":"1"}`},
 		{"multipart", "multipart/form-data; boundary=B", multipart,
 			`"body":` + strconv.Quote(multipart) + `,"body_args":{"a":["1","2"]}`},
 		{"text-charset", "text/plain; charset=utf-8", "héllo",
@@ -125,103 +213,167 @@ func TestContentTypes(t *testing.T) {
 			`"body":"cmF3","body_args":{},"body_base64":true`},
 	}
 	for _, tt := range tests {
-		for _, client := range []struct {
-			name string
-			c    *http.Client
-		}{{"http1", http1}, {"h2c", h2c}} {
+		for _, client := range clients {
 			t.Run(tt.name+"/"+client.name, func(t *testing.T) {
-				start := kafkatest.EndOffset(t, stack.bootstrap, topic)
+				prior := before(t)
 				path := "/ingest/" + tt.name + "?src=" + client.name
 				code, body, ct := do(t, client.c, "POST", path, tt.contentType, []byte(tt.body))
-				if code != 200 || body != sent || ct != "application/json" {
-					t.Fatalf("reply %d %q %q, want 200 %q application/json", code, body, ct, sent)
-				}
-				rec := kafkatest.Read(t, stack.bootstrap, topic, start, 1)[0]
+				rec := expectSent(t, code, body, ct, prior, target{topic, -1})[0]
 				want := fmt.Sprintf(`{"method":"POST","uri":%q,"uri_args":{"src":%q},"headers":%s,%s}`,
 					path, client.name, headersJSON(tt.contentType, len(tt.body), ""), tt.bodyFields)
-				expectEnvelope(t, rec.Value, want)
+				envelopeRecord(t, rec, nil, "", want)
 			})
 		}
 	}
 }
 
 func TestBodylessRequests(t *testing.T) {
-	kafkatest.EnsureTopic(t, stack.bootstrap, topic)
+	ensureTopics(t)
 	for _, method := range []string{"GET", "DELETE", "HEAD", "OPTIONS"} {
 		t.Run(method, func(t *testing.T) {
-			start := kafkatest.EndOffset(t, stack.bootstrap, topic)
+			prior := before(t)
 			code, body, ct := do(t, http1, method, "/things/7?a=1&a=2&flag&q=x%20y", "", nil,
 				"X-Tag", "one", "X-Tag", "two")
-			wantBody := sent
 			if method == "HEAD" {
-				wantBody = "" // HEAD replies carry no body
+				// HEAD replies carry no body: where the record went is
+				// only in Kafka.
+				if code != 200 || body != "" || ct != "application/json" {
+					t.Fatalf("reply %d %q %q", code, body, ct)
+				}
+				body = headBody(t, prior)
 			}
-			if code != 200 || body != wantBody || ct != "application/json" {
-				t.Fatalf("reply %d %q %q", code, body, ct)
-			}
-			rec := kafkatest.Read(t, stack.bootstrap, topic, start, 1)[0]
+			rec := expectSent(t, code, body, ct, prior, target{topic, -1})[0]
 			want := fmt.Sprintf(`{"method":%q,"uri":"/things/7?a=1&a=2&flag&q=x%%20y","uri_args":{"a":["1","2"],"flag":true,"q":"x y"},`+
 				`"headers":%s,"body":"","body_args":{},"body_base64":true}`,
 				method, headersJSON("", -1, `"x-tag":["one","two"]`))
-			expectEnvelope(t, rec.Value, want)
+			envelopeRecord(t, rec, nil, "", want)
 		})
 	}
 }
 
-func TestBadBody(t *testing.T) {
-	kafkatest.EnsureTopic(t, stack.bootstrap, topic)
-	start := kafkatest.EndOffset(t, stack.bootstrap, topic)
-	code, body, ct := do(t, http1, "POST", "/bad", "application/json", []byte(`{"a":`))
-	want := `{"message":"Bad Request","error":"body is not valid application/json: unexpected end of JSON input"}`
-	if code != 400 || body != want || ct != "application/json" {
-		t.Fatalf("reply %d %q %q, want 400 %q", code, body, ct, want)
+// headBody is the reply a HEAD request would have had a body for: the one
+// partition of the default topic that grew.
+func headBody(t *testing.T, prior offsets) string {
+	t.Helper()
+	now := snapshot(t, stack.bootstrap, map[string]int{topic: partitions})
+	for p := 0; p < partitions; p++ {
+		if now[topic][p] == prior[topic][p]+1 {
+			return sentReply(placed{topic, p, prior[topic][p]})
+		}
 	}
-	expectNothingPublishedSince(t, start)
+	t.Fatalf("HEAD: no partition of %s grew by one: %v → %v", topic, prior[topic], now[topic])
+	return ""
+}
+
+func TestBadBody(t *testing.T) {
+	ensureTopics(t)
+	prior := before(t)
+	code, body, ct := do(t, http1, "POST", "/bad", "application/json", []byte(`{"a":`))
+	expectRefused(t, code, body, ct, prior, 400,
+		`{"message":"Bad Request","error":"body is not valid application/json: unexpected end of JSON input"}`)
 }
 
 func TestBodyOverEnvoyLimit(t *testing.T) {
-	kafkatest.EnsureTopic(t, stack.bootstrap, topic)
+	ensureTopics(t)
 	big := bytes.Repeat([]byte("x"), 2<<20)
-	for _, client := range []struct {
-		name string
-		c    *http.Client
-	}{{"http1", http1}, {"h2c", h2c}} {
+	for _, client := range clients {
 		t.Run(client.name, func(t *testing.T) {
-			start := kafkatest.EndOffset(t, stack.bootstrap, topic)
+			prior := before(t)
 			code, _, _ := do(t, client.c, "POST", "/big", "text/plain", big)
 			if code != http.StatusRequestEntityTooLarge {
 				t.Fatalf("status %d, want 413 from Envoy", code)
 			}
-			expectNothingPublishedSince(t, start)
+			expectNothingWritten(t, stack.bootstrap, prior)
 		})
 	}
 }
 
-// A body Envoy accepts whose record exceeds batching.bytes (1 MiB): base64
-// makes 900 KB of binary into 1.2 MB.
+// A body Envoy accepts whose record exceeds batching.bytes: the /small
+// route's config keeps the default, 1 MiB; base64 makes 900 KB of binary
+// into 1.2 MB.
 func TestRecordTooLarge(t *testing.T) {
-	kafkatest.EnsureTopic(t, stack.bootstrap, topic)
-	start := kafkatest.EndOffset(t, stack.bootstrap, topic)
-	code, body, _ := do(t, http1, "POST", "/large", "application/octet-stream", bytes.Repeat([]byte{0xff}, 900_000))
-	want := `{"message":"Request Entity Too Large","error":"the Kafka record is larger than the 1048576 bytes allowed"}`
-	if code != 413 || body != want {
-		t.Fatalf("reply %d %q, want 413 %q", code, body, want)
+	ensureTopics(t)
+	prior := before(t)
+	data := bytes.Repeat([]byte{0xff}, 900_000)
+	code, body, ct := do(t, http1, "POST", "/small", "application/octet-stream", data)
+	value := `{"body":"` + base64Std(data) + `","body_args":{},"body_base64":true}`
+	// kafka-go's count: 22 bytes of framing, the value, 1 for the header count.
+	expectRefused(t, code, body, ct, prior, 413, errorBody("Request Entity Too Large",
+		fmt.Sprintf("the Kafka record is %d bytes, more than the 1048576 allowed (batching.bytes)", len(value)+23)))
+}
+
+// bigJSON is a JSON object of exactly n bytes, with whitespace to compact,
+// quotes and non-ASCII text to escape.
+func bigJSON(n int) []byte {
+	var b strings.Builder
+	b.WriteString("{\"items\": [")
+	for i := 0; b.Len() < n-200; i++ {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "{\"id\": %d, \"name\": \"item é %d\", \"tags\": [\"a\", \"b\"]}", i, i)
 	}
-	expectNothingPublishedSince(t, start)
+	b.WriteString("], \"pad\": \"")
+	b.WriteString(strings.Repeat("x", n-b.Len()-2))
+	b.WriteString("\"}")
+	return []byte(b.String())
+}
+
+// TestLargeJSONBody: a 512 KiB JSON body is in Kong's envelope twice (as
+// body and as body_args), over 1 MiB: the default config's batching.bytes
+// (4 MiB) and the topic's max.message.bytes (5 MiB) let it through intact.
+func TestLargeJSONBody(t *testing.T) {
+	ensureTopics(t)
+	data := bigJSON(512 << 10)
+	if len(data) != 512<<10 {
+		t.Fatalf("bigJSON made %d bytes", len(data))
+	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, data); err != nil {
+		t.Fatal(err)
+	}
+	for _, client := range clients {
+		t.Run(client.name, func(t *testing.T) {
+			prior := before(t)
+			code, body, ct := do(t, client.c, "POST", "/large-json", "application/json", data)
+			rec := expectSent(t, code, body, ct, prior, target{topic, -1})[0]
+			if len(rec.Value) <= 1<<20 {
+				t.Errorf("the record is %d bytes, not over 1 MiB", len(rec.Value))
+			}
+			var env map[string]json.RawMessage
+			if err := json.Unmarshal(rec.Value, &env); err != nil {
+				t.Fatalf("record value is not JSON: %v", err)
+			}
+			var gotBody string
+			if err := json.Unmarshal(env["body"], &gotBody); err != nil || gotBody != string(data) {
+				t.Errorf("body is not the request's body byte for byte (%d bytes, %v)", len(gotBody), err)
+			}
+			if !bytes.Equal(env["body_args"], compact.Bytes()) {
+				t.Errorf("body_args is not the body compacted (%d bytes, want %d)", len(env["body_args"]), compact.Len())
+			}
+			delete(env, "body")
+			delete(env, "body_args")
+			rest, _ := json.Marshal(env)
+			envelopeRecord(t, record{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, Value: rest, Headers: rec.Headers}, nil, "",
+				fmt.Sprintf(`{"method":"POST","uri":"/large-json","uri_args":{},"headers":%s}`, headersJSON("application/json", len(data), "")))
+		})
+	}
 }
 
 func TestConcurrentRequestsLandExactlyOnce(t *testing.T) {
-	kafkatest.EnsureTopic(t, stack.bootstrap, topic)
+	ensureTopics(t)
 	const n = 200
-	start := kafkatest.EndOffset(t, stack.bootstrap, topic)
+	prior := before(t)
 	var wg sync.WaitGroup
 	errs := make(chan string, n)
+	replies := make([]string, n)
 	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			code, body, _ := do(t, http1, "POST", "/concurrent", "application/json", []byte(fmt.Sprintf(`{"id":%d}`, i)))
-			if code != 200 || body != sent {
+			replies[i] = body
+			if code != 200 {
 				errs <- fmt.Sprintf("request %d: %d %s", i, code, body)
 			}
 		}()
@@ -234,49 +386,82 @@ func TestConcurrentRequestsLandExactlyOnce(t *testing.T) {
 	if t.Failed() {
 		return
 	}
+	// Every record of the default topic since prior, by place.
+	now := snapshot(t, stack.bootstrap, map[string]int{topic: partitions})
+	byPlace := map[placed]float64{}
 	seen := map[float64]int{}
-	for _, rec := range kafkatest.Read(t, stack.bootstrap, topic, start, n) {
-		env := decodeEnvelope(t, rec.Value)
-		args, _ := env["body_args"].(map[string]any)
-		id, ok := args["id"].(float64)
-		if !ok || env["uri"] != "/concurrent" {
-			t.Fatalf("unexpected record %s", rec.Value)
+	total := 0
+	for p := 0; p < partitions; p++ {
+		count := int(now[topic][p] - prior[topic][p])
+		total += count
+		for _, rec := range fetch(t, stack.bootstrap, topic, p, prior[topic][p], count) {
+			env, _ := decodeEnvelope(t, rec.Value)
+			args, _ := env["body_args"].(map[string]any)
+			id, ok := args["id"].(float64)
+			if !ok || env["uri"] != "/concurrent" {
+				t.Fatalf("unexpected record %s", rec)
+			}
+			seen[id]++
+			byPlace[placed{topic, p, rec.Offset}] = id
 		}
-		seen[id]++
+	}
+	if total != n {
+		t.Errorf("%d records on %s, want %d", total, topic, n)
 	}
 	for i := range n {
 		if seen[float64(i)] != 1 {
 			t.Errorf("request %d landed %d times", i, seen[float64(i)])
 		}
+		// The reply names the place of the request's own record.
+		var reply struct {
+			Records []struct {
+				Partition int   `json:"partition"`
+				Offset    int64 `json:"offset"`
+			} `json:"records"`
+		}
+		if err := json.Unmarshal([]byte(replies[i]), &reply); err != nil || len(reply.Records) != 1 {
+			t.Errorf("request %d: reply %s", i, replies[i])
+			continue
+		}
+		at := placed{topic, reply.Records[0].Partition, reply.Records[0].Offset}
+		if replies[i] != sentReply(at) {
+			t.Errorf("request %d: reply %s, want %s", i, replies[i], sentReply(at))
+		}
+		if id, ok := byPlace[at]; !ok || id != float64(i) {
+			t.Errorf("request %d was told %v, which holds request %v's record", i, at, id)
+		}
 	}
-	expectNothingPublishedSince(t, start+n)
+	expectGrowth(t, stack.bootstrap, prior, map[string]int{
+		topic + "/0": int(now[topic][0] - prior[topic][0]), topic + "/1": int(now[topic][1] - prior[topic][1]),
+		topic + "/2": int(now[topic][2] - prior[topic][2]),
+	})
 }
 
 func TestPerRouteConfig(t *testing.T) {
-	kafkatest.EnsureTopic(t, stack.bootstrap, auditTopic)
-	start := kafkatest.EndOffset(t, stack.bootstrap, auditTopic)
-	if code, body, _ := do(t, http1, "PUT", "/audit/x", "application/json", []byte(`{}`)); code != 200 || body != sent {
-		t.Fatalf("reply %d %s", code, body)
-	}
-	rec := kafkatest.Read(t, stack.bootstrap, auditTopic, start, 1)[0]
-	expectEnvelope(t, rec.Value, `{"method":"PUT"}`)
+	ensureTopics(t)
+	prior := before(t)
+	code, body, ct := do(t, http1, "PUT", "/audit/x", "application/json", []byte(`{}`))
+	rec := expectSent(t, code, body, ct, prior, target{auditTopic, -1})[0]
+	// The audit config forwards the method only and no record headers.
+	expectRecord(t, rec, record{Topic: auditTopic, Partition: rec.Partition, Offset: rec.Offset, Value: []byte(`{"method":"PUT"}`)})
 
-	code, body, _ := do(t, http1, "POST", "/nowhere", "text/plain", []byte("x"))
-	want := `{"message":"Internal Server Error","error":"the route selects kafka-upstream config \"missing\", which the server's config file does not define"}`
-	if code != 500 || body != want {
-		t.Errorf("reply %d %s, want 500 %s", code, body, want)
-	}
+	prior = before(t)
+	code, body, ct = do(t, http1, "POST", "/nowhere", "text/plain", []byte("x"))
+	expectRefused(t, code, body, ct, prior, 500,
+		`{"message":"Internal Server Error","error":"the route selects kafka-upstream config \"missing\", which the server's config file does not define"}`)
 }
 
 // Kafka goes away: requests get the documented error, Envoy keeps serving,
-// and publishing resumes once the broker is back.
+// and publishing resumes once the broker is back (with fresh topics: the
+// restarted broker starts empty).
 func TestKafkaDown(t *testing.T) {
-	kafkatest.EnsureTopic(t, stack.bootstrap, topic)
+	ensureTopics(t)
 	kafkaSh := filepath.Join(stack.root, "e2e", "kafka.sh")
 	if out, err := exec.Command(kafkaSh, "stop").CombinedOutput(); err != nil {
 		t.Fatalf("kafka.sh stop: %v\n%s", err, out)
 	}
-	// However the test ends, leave a broker for the tests after it.
+	// However the test ends, leave a broker for the tests after it; each
+	// test creates the topics it needs.
 	t.Cleanup(func() {
 		if err := kafkaUp(); err != nil {
 			if out, err := exec.Command(kafkaSh, "start").CombinedOutput(); err != nil {
@@ -308,32 +493,40 @@ func TestKafkaDown(t *testing.T) {
 	if out, err := exec.Command(kafkaSh, "start").CombinedOutput(); err != nil {
 		t.Fatalf("kafka.sh start: %v\n%s", err, out)
 	}
-	kafkatest.EnsureTopic(t, stack.bootstrap, topic)
-	start := kafkatest.EndOffset(t, stack.bootstrap, topic)
+	ensureTopics(t)
+	prior := snapshot(t, stack.bootstrap, map[string]int{topic: partitions})
+	var last string
 	if err := waitFor(60*time.Second, func() error {
 		code, body, _ := do(t, http1, "POST", "/back", "text/plain", []byte("back"))
-		if code != 200 || body != sent {
+		if code != 200 {
 			return fmt.Errorf("%d %s", code, body)
 		}
+		last = body
 		return nil
 	}); err != nil {
 		t.Fatalf("publishing did not recover within 60s of Kafka's restart: %v", err)
 	}
 	// A request answered 504 may still be written once Kafka is back
-	// (at-least-once, as documented), so /down records may come first.
-	end := kafkatest.EndOffset(t, stack.bootstrap, topic)
-	back := 0
-	for _, rec := range kafkatest.Read(t, stack.bootstrap, topic, start, int(end-start)) {
-		switch env := decodeEnvelope(t, rec.Value); {
-		case env["uri"] == "/back" && env["body"] == "back":
-			back++
-		case env["uri"] == "/down" && env["body"] == "lost":
-		default:
-			t.Errorf("unexpected record after recovery: %s", rec.Value)
+	// (at-least-once, as documented), so /down records may come too.
+	now := snapshot(t, stack.bootstrap, map[string]int{topic: partitions})
+	back := map[placed]bool{}
+	for p := 0; p < partitions; p++ {
+		for _, rec := range fetch(t, stack.bootstrap, topic, p, prior[topic][p], int(now[topic][p]-prior[topic][p])) {
+			switch env, _ := decodeEnvelope(t, rec.Value); {
+			case env["uri"] == "/back" && env["body"] == "back":
+				back[placed{topic, p, rec.Offset}] = true
+			case env["uri"] == "/down" && env["body"] == "lost":
+			default:
+				t.Errorf("unexpected record after recovery: %s", rec)
+			}
 		}
 	}
-	if back == 0 {
-		t.Error("the request answered 200 after recovery is not in Kafka")
+	found := false
+	for at := range back {
+		found = found || last == sentReply(at)
+	}
+	if !found {
+		t.Errorf("the request answered %s after recovery is not in Kafka there (records of /back: %v)", last, back)
 	}
 }
 
@@ -343,13 +536,13 @@ func kafkaUp() error { return dial(stack.bootstrap) }
 // end_of_stream=false and, with request_trailer_mode SKIP, never the
 // trailers; the body alone must complete the request.
 func TestRequestWithTrailers(t *testing.T) {
-	kafkatest.EnsureTopic(t, stack.bootstrap, topic)
+	ensureTopics(t)
 	for _, client := range []struct {
 		name string
 		c    *http.Client
 	}{{"http1-chunked", http1}, {"h2c", h2c}} {
 		t.Run(client.name, func(t *testing.T) {
-			start := kafkatest.EndOffset(t, stack.bootstrap, topic)
+			prior := before(t)
 			req, err := http.NewRequest("POST", stack.url+"/trailers", strings.NewReader("with trailers"))
 			if err != nil {
 				t.Fatal(err)
@@ -364,12 +557,10 @@ func TestRequestWithTrailers(t *testing.T) {
 			var buf bytes.Buffer
 			buf.ReadFrom(resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode != 200 || buf.String() != sent {
-				t.Fatalf("reply %d %q", resp.StatusCode, buf.String())
-			}
-			env := decodeEnvelope(t, kafkatest.Read(t, stack.bootstrap, topic, start, 1)[0].Value)
+			rec := expectSent(t, resp.StatusCode, buf.String(), resp.Header.Get("Content-Type"), prior, target{topic, -1})[0]
+			env, _ := decodeEnvelope(t, rec.Value)
 			if env["uri"] != "/trailers" || env["body"] != "with trailers" {
-				t.Errorf("record %v", env)
+				t.Errorf("record %s", rec)
 			}
 		})
 	}
@@ -378,9 +569,9 @@ func TestRequestWithTrailers(t *testing.T) {
 // An ext_proc filter left at its default body mode (NONE) must not let
 // bodies through to the route unpublished.
 func TestBodyModeNoneIsRefused(t *testing.T) {
-	code, body, _ := do(t, http1, "POST", "/no-body-mode", "text/plain", []byte("x"))
-	want := `{"message":"Internal Server Error","error":"ext_proc request_body_mode must be BUFFERED, not NONE: the request has a body"}`
-	if code != 500 || body != want {
-		t.Errorf("reply %d %q, want 500 %s", code, body, want)
-	}
+	ensureTopics(t)
+	prior := before(t)
+	code, body, ct := do(t, http1, "POST", "/no-body-mode", "text/plain", []byte("x"))
+	expectRefused(t, code, body, ct, prior, 500,
+		`{"message":"Internal Server Error","error":"ext_proc request_body_mode must be BUFFERED, not NONE: the request has a body"}`)
 }

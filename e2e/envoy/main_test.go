@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -33,13 +34,33 @@ var stack struct {
 }
 
 const (
-	topic      = "e2e-events" // the default config's topic
-	auditTopic = "e2e-audit"  // the topic of the config the /audit route selects
+	topic       = "e2e-events"      // the default config's topic
+	ordersTopic = "e2e-orders"      // allowed through ?topics=
+	auditTopic  = "e2e-audit"       // the /audit route's config's topic, also allowed through ?topics=
+	rawTopic    = "e2e-raw"         // the raw config's (/raw)
+	ceTopic     = "e2e-cloudevents" // the cloudevents config's (/cloudevents)
+	// secretTopic exists but is not in allowed_topics.
+	secretTopic = "secret"
+	// missingTopic is in allowed_topics but never created.
+	missingTopic = "e2e-missing"
+	// partitions of every topic the suite creates.
+	partitions = 3
 	// produceTimeout is the test config's produce_timeout.
 	produceTimeout = "3s"
+	// batchBytes is the default config's batching.bytes, below the topics'
+	// max.message.bytes (5 MiB).
+	batchBytes = 4194304
 )
 
+// suiteTopics are the topics the suite creates (3 partitions, 5 MiB
+// max.message.bytes), as e2e/run.sh does for `make run`.
+var suiteTopics = []string{topic, ordersTopic, auditTopic, rawTopic, ceTopic, secretTopic}
+
 func TestMain(m *testing.M) {
+	// The servers' Pdeathsig fires when the thread that started them ends:
+	// keep this goroutine, which starts them, on the main thread, which
+	// lives as long as the process.
+	runtime.LockOSThread()
 	code, err := runTests(m)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e setup:", err)
@@ -78,22 +99,7 @@ func runTests(m *testing.M) (int, error) {
 	stack.admin = fmt.Sprintf("http://127.0.0.1:%d", adminPort)
 
 	serverConfig := filepath.Join(stack.dir, "extproc.yaml")
-	if err := os.WriteFile(serverConfig, []byte(fmt.Sprintf(`
-default:
-  bootstrap_servers: [%q]
-  topic: %s
-  forward_method: true
-  forward_uri: true
-  forward_headers: true
-  forward_body: true
-  produce_timeout: %s
-configs:
-  audit:
-    bootstrap_servers: [%q]
-    topic: %s
-    forward_method: true
-    forward_body: false
-`, stack.bootstrap, topic, produceTimeout, stack.bootstrap, auditTopic)), 0o644); err != nil {
+	if err := os.WriteFile(serverConfig, []byte(serverConfigYAML(stack.bootstrap)), 0o644); err != nil {
 		return 1, err
 	}
 	envoyConfig := filepath.Join(stack.dir, "envoy.yaml")
@@ -128,14 +134,70 @@ configs:
 	return code, nil
 }
 
+// serverConfigYAML is the ext_proc server's config: what e2e/extproc.yaml
+// (the `make run` demo) has, on the test broker and topics, plus the
+// configs of the test-only routes.
+func serverConfigYAML(bootstrap string) string {
+	return fmt.Sprintf(`
+default:
+  bootstrap_servers: [%[1]q]
+  topic: %[2]s
+  forward_method: true
+  forward_uri: true
+  forward_headers: true
+  forward_body: true
+  required_acks: -1
+  produce_timeout: %[3]s
+  allowed_topics: [%[2]s, %[4]s, %[5]s, %[6]s]
+  topics_query_arg: topics
+  key_query_arg: key
+  headers:
+    forward_http_headers_as_record_headers: true
+    include_headers: [x-request-id, x-tenant]
+    name_mappings: {x-tenant: tenant}
+  batching:
+    bytes: %[7]d
+configs:
+  raw:
+    base: default
+    topic: %[8]s
+    format: raw
+    topics_query_arg: ""
+  cloudevents:
+    base: default
+    topic: %[9]s
+    format: cloudevents
+    cloudevents: {mode: binary}
+    topics_query_arg: ""
+  audit:
+    bootstrap_servers: [%[1]q]
+    topic: %[5]s
+    forward_method: true
+    forward_body: false
+  # The defaults (batching.bytes 1 MiB), for records too large for them.
+  small:
+    bootstrap_servers: [%[1]q]
+    topic: %[2]s
+    produce_timeout: %[3]s
+`, bootstrap, topic, produceTimeout, ordersTopic, auditTopic, missingTopic, batchBytes, rawTopic, ceTopic)
+}
+
 // writeEnvoyConfig is e2e/envoy-extproc.yaml (the bootstrap `make run` uses)
-// on this run's ports, plus two routes selecting named configs.
+// on this run's ports (its /raw and /cloudevents routes included), plus
+// routes selecting the test-only configs.
 func writeEnvoyConfig(path string, httpPort, adminPort, grpcPort int) error {
 	data, err := os.ReadFile(filepath.Join(stack.root, "e2e", "envoy-extproc.yaml"))
 	if err != nil {
 		return err
 	}
 	cfg := string(data)
+	// The routes of the demo's named configs, which the raw and
+	// cloudevents tests go through.
+	for _, name := range []string{"raw", "cloudevents"} {
+		if !strings.Contains(cfg, "{ key: x-kafka-upstream-config, value: "+name+" }") {
+			return fmt.Errorf("envoy-extproc.yaml: no route selects the server's config %q", name)
+		}
+	}
 	replace := func(old, new string) error {
 		if n := strings.Count(cfg, old); n != 1 {
 			return fmt.Errorf("envoy-extproc.yaml: %q occurs %d times, want 1", old, n)
@@ -159,7 +221,7 @@ func writeEnvoyConfig(path string, httpPort, adminPort, grpcPort int) error {
 		{"port_value: 9901", fmt.Sprintf("port_value: %d", adminPort)},
 		{"port_value: 50051", fmt.Sprintf("port_value: %d", grpcPort)},
 		{`              - match: { prefix: "/" }` + "\n",
-			perRoute("/audit", "audit") + perRoute("/nowhere", "missing") + noBodyRoute + `              - match: { prefix: "/" }` + "\n"},
+			perRoute("/audit", "audit") + perRoute("/small", "small") + perRoute("/nowhere", "missing") + noBodyRoute + `              - match: { prefix: "/" }` + "\n"},
 	} {
 		if err := replace(r[0], r[1]); err != nil {
 			return err
@@ -187,7 +249,9 @@ func start(logPath, bin string, args ...string) (*exec.Cmd, error) {
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// Own process group: a Ctrl-C on `make` reaches it, and stop() can
 	// signal it without touching the test binary.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Pdeathsig: should the test binary die without running its deferred
+	// stops (a panic, the -timeout), the servers go with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
 		return nil, err

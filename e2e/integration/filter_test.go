@@ -44,7 +44,6 @@ const (
 	// milliseconds.
 	wait = 30 * time.Second
 
-	sentBody    = `{"message":"message sent"}`
 	sentDetails = "kafka_upstream_sent"
 
 	// Query string and :authority of every matrix request: repeated args
@@ -484,7 +483,7 @@ func TestEnvelopeMatrix(t *testing.T) {
 					before := kafkatest.EndOffset(t, bootstrap, topic)
 					s := newStream(cfg)
 					s.send(t, filtertest.NewHeaders(cc.req.headers...), cc.req.body)
-					expectReply(t, s.finish(t), 200, sentBody, sentDetails)
+					expectReply(t, s.finish(t), 200, sentReply(placed{topic, 0, before}), sentDetails)
 
 					m := readRecord(t, bootstrap, topic, before)
 					expectValue(t, m.Value, expectedEnvelope(f, cc.req))
@@ -534,7 +533,12 @@ func TestRequiredAcks(t *testing.T) {
 			s := newStream(cfg)
 			s.send(t, filtertest.NewHeaders(":method", "POST", ":path", "/acks", ":authority", authority,
 				"content-type", "application/json"), body)
-			expectReply(t, s.finish(t), 200, sentBody, sentDetails)
+			// With acks=0 the broker sends no offsets: the entry has none.
+			offset := before
+			if acks == 0 {
+				offset = -1
+			}
+			expectReply(t, s.finish(t), 200, sentReply(placed{topic, 0, offset}), sentDetails)
 
 			// With acks=0 the reply only means the record left on the
 			// connection; the read waits for it to land.
@@ -574,7 +578,7 @@ func TestRecordLargerThanTheBrokerAllows(t *testing.T) {
 	t.Run("within both limits: 200", func(t *testing.T) {
 		before := kafkatest.EndOffset(t, bootstrap, topic)
 		reply, body := send(t, 1000*1000)
-		expectReply(t, reply, 200, sentBody, sentDetails)
+		expectReply(t, reply, 200, sentReply(placed{topic, 0, before}), sentDetails)
 		m := readRecord(t, bootstrap, topic, before)
 		expectValue(t, m.Value, `{"body":"`+string(body)+`","body_args":{}}`)
 	})
@@ -596,7 +600,7 @@ func TestRecordLargerThanTheBrokerAllows(t *testing.T) {
 		// The next record written must be the next request's: the refused
 		// one is not retried into the topic.
 		reply, body := send(t, 10)
-		expectReply(t, reply, 200, sentBody, sentDetails)
+		expectReply(t, reply, 200, sentReply(placed{topic, 0, before}), sentDetails)
 		expectValue(t, readRecord(t, bootstrap, topic, before).Value, `{"body":"`+string(body)+`","body_args":{}}`)
 	})
 }
@@ -635,10 +639,22 @@ func TestConcurrentBurst(t *testing.T) {
 			t.Fatalf("request %d: %v", i, err)
 		}
 	}
+	// Each reply names the offset of its own record: id → offset.
+	offsetOf := make(map[int]int64, n)
 	for i, s := range streams {
 		reply := s.finish(t)
-		if reply.Status != 200 || reply.Body != sentBody || reply.Details != sentDetails {
-			t.Errorf("request %d: reply %d %s (details %q), want 200 %s", i, reply.Status, reply.Body, reply.Details, sentBody)
+		var body struct {
+			Records []struct {
+				Offset int64 `json:"offset"`
+			} `json:"records"`
+		}
+		if err := json.Unmarshal([]byte(reply.Body), &body); err != nil || len(body.Records) != 1 {
+			t.Errorf("request %d: reply %d %s: no single record (%v)", i, reply.Status, reply.Body, err)
+			continue
+		}
+		offsetOf[i] = body.Records[0].Offset
+		if want := sentReply(placed{topic, 0, offsetOf[i]}); reply.Status != 200 || reply.Body != want || reply.Details != sentDetails {
+			t.Errorf("request %d: reply %d %s (details %q), want 200 %s", i, reply.Status, reply.Body, reply.Details, want)
 		}
 	}
 
@@ -658,6 +674,9 @@ func TestConcurrentBurst(t *testing.T) {
 		}
 		id := *env.BodyArgs.ID
 		seen[id]++
+		if off, ok := offsetOf[id]; ok && off != m.Offset {
+			t.Errorf("request %d was told offset %d, its record is at %d", id, off, m.Offset)
+		}
 		expectValue(t, m.Value, fmt.Sprintf(`{"body":"{\"id\":%d}","body_args":{"id":%d}}`, id, id))
 	}
 	for i := 0; i < n; i++ {
