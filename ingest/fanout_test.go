@@ -174,3 +174,47 @@ func TestAutoTopicCreation(t *testing.T) {
 	expect(t, p.Handle(context.Background(), get("/?topics=fresh")), 200, sent("fresh", 0, 0), "kafka_upstream_sent")
 	kfaketest.CheckRecords(t, kfaketest.ReadRecords(t, c, "fresh", 1), []kfaketest.Record{{Offset: 0, Value: emptyEnvelope}})
 }
+
+// One topic of a fan-out acknowledges, the other's broker hangs until the
+// deadline: the client must learn that the first record landed (it would
+// otherwise retry and duplicate it).
+func TestFanOutPartlyAcknowledgedAtTheDeadline(t *testing.T) {
+	c := kfaketest.NewClusterOpts(t, kfake.NumBrokers(2), kfake.SeedTopics(1, topic, "orders"), kfake.SleepOutOfOrder())
+	// Each topic on a broker of its own, so that kafka-go writes them on
+	// separate connections and holding one does not hold the other.
+	if err := c.MoveTopicPartition(topic, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.MoveTopicPartition("orders", 0, 1); err != nil {
+		t.Fatal(err)
+	}
+	cfg := fanOut("orders")
+	cfg.ProduceTimeout = durationpb.New(2 * time.Second)
+	p, _ := newPipeline(t, c.ListenAddrs(), cfg)
+	held := make(chan struct{})
+	arrived := make(chan struct{}, 1)
+	t.Cleanup(func() { close(held) })
+	c.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		if pr := req.(*kmsg.ProduceRequest); len(pr.Topics) == 1 && pr.Topics[0].Topic == "orders" {
+			select {
+			case arrived <- struct{}{}:
+			default:
+			}
+			c.SleepControl(func() { <-held })
+		}
+		return nil, nil, false
+	})
+
+	got := p.Handle(context.Background(), get("/?topics=events,orders"))
+	select {
+	case <-arrived:
+	default:
+		t.Fatal("the produce request for orders never reached the broker")
+	}
+	kfaketest.CheckRecords(t, kfaketest.ReadRecords(t, c, topic, 1), []kfaketest.Record{{Offset: 0, Value: emptyEnvelope}})
+	expect(t, got, 504,
+		`{"message":"Gateway Timeout","error":"no acknowledgement from Kafka within 2s","records":[`+
+			`{"topic":"events","partition":0,"offset":0},{"topic":"orders","error":"no acknowledgement from Kafka within 2s"}]}`,
+		"kafka_upstream_produce_timeout_partly")
+}
