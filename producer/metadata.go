@@ -55,7 +55,7 @@ func (p *Producer) checkTargets(ctx context.Context, records []message.Record) *
 		n, known := partitions[r.Topic]
 		if r.Partition >= 0 && known && r.Partition >= n {
 			return &Error{Reason: UnknownPartition, Topic: r.Topic,
-				Err: fmt.Errorf("partition %d does not exist in topic %q (%d partitions)", r.Partition, r.Topic, n)}
+				Err: fmt.Errorf("partition %d does not exist in topic %q (%s)", r.Partition, r.Topic, plural(n, "partition"))}
 		}
 	}
 	return nil
@@ -94,6 +94,13 @@ func varintLen(n int) int {
 		l++
 	}
 	return l
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func contains(ss []string, s string) bool {

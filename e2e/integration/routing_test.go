@@ -358,7 +358,7 @@ func TestFanOut(t *testing.T) {
 	t.Run("partition missing in one topic", func(t *testing.T) {
 		before := snapshot(t, bootstrap, sizes)
 		reply := roundTrip(t, cfg, post("/fan?topics="+three+","+b+"&partition=2"), []byte(`{}`))
-		expectReply(t, reply, 404, errorBody("Not Found", fmt.Sprintf("partition 2 does not exist in topic %q (1 partitions)", b)),
+		expectReply(t, reply, 404, errorBody("Not Found", fmt.Sprintf("partition 2 does not exist in topic %q (1 partition)", b)),
 			"kafka_upstream_unknown_partition")
 		expectNothingWritten(t, bootstrap, before)
 	})
