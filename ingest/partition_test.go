@@ -67,7 +67,7 @@ func TestPartitionMissingInOneTopicOfAFanOut(t *testing.T) {
 	cfg.PartitionQueryArg = proto.String("p")
 	p, _ := newPipeline(t, c.ListenAddrs(), cfg)
 	expect(t, p.Handle(context.Background(), get("/?topics=events,small&p=2")), 404,
-		`{"message":"Not Found","error":"partition 2 does not exist in topic \"small\" (1 partitions)"}`,
+		`{"message":"Not Found","error":"partition 2 does not exist in topic \"small\" (1 partition)"}`,
 		"kafka_upstream_unknown_partition")
 	if n := kfaketest.Records(t, c, topic) + kfaketest.Records(t, c, "small"); n != 0 {
 		t.Errorf("%d records written, want none", n)
