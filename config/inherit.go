@@ -13,6 +13,14 @@ import (
 // producer from the config it inherits from, and every field it leaves out.
 func Inherits(cfg *Config) bool { return len(cfg.GetBootstrapServers()) == 0 }
 
+// formatOf is a config's format, "" read as the default.
+func formatOf(cfg *Config) string {
+	if cfg.GetFormat() == "" {
+		return FormatKong
+	}
+	return cfg.GetFormat()
+}
+
 // producerFields are the fields of a config's Kafka writer. A config that
 // inherits shares its parent's writer (no second connection), so it cannot
 // change them; a config that needs other values names its own cluster.
@@ -26,6 +34,9 @@ var producerFields = []string{
 // producer's. prefix places it in a larger file ("configs.raw.").
 func CheckInheriting(cfg *Config, prefix string) error {
 	var errs []string
+	if cfg.GetBase() != "" && prefix == "" {
+		errs = append(errs, baseOutsideServerConfig)
+	}
 	m := cfg.ProtoReflect()
 	for _, name := range producerFields {
 		if m.Has(m.Descriptor().Fields().ByName(protoreflect.Name(name))) {
@@ -57,7 +68,7 @@ func CheckInheriting(cfg *Config, prefix string) error {
 // format (forward_* for kong, cloudevents for cloudevents).
 func Overlay(parent, cfg *Config) *Config {
 	out := proto.Clone(parent).(*Config)
-	if cfg.GetFormat() != "" && cfg.GetFormat() != parent.GetFormat() {
+	if cfg.GetFormat() != "" && formatOf(cfg) != formatOf(parent) {
 		out.ForwardMethod, out.ForwardUri, out.ForwardHeaders, out.ForwardBody = nil, nil, nil, nil
 		out.Cloudevents = nil
 	}

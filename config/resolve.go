@@ -22,8 +22,8 @@ func Resolve(cfg *Config) (*Settings, error) {
 // larger message ("configs.audit.").
 func resolve(cfg *Config, prefix string) (*Settings, error) {
 	p := &problems{prefix: prefix}
-	// In the order of the fields in kafkaupstream.proto, so that errors
-	// come in the order the user wrote them.
+	// Section by section, in a fixed order, so that the same config always
+	// gives the same text.
 	s := &Settings{}
 	s.Cluster = resolveCluster(cfg, p)
 	s.Routing = resolveRouting(cfg, p)
@@ -32,13 +32,15 @@ func resolve(cfg *Config, prefix string) (*Settings, error) {
 	s.Headers = resolveHeaders(cfg.GetHeaders(), p)
 	s.Replies = Replies{ReturnErrorMessage: cfg.GetErrorHandling().GetReturnErrorMessage()}
 	if cfg.GetBase() != "" && prefix == "" {
-		p.add("base", "only the ext_proc server's config file has named configs to inherit from; a golang filter route config inherits the listener's config by leaving out bootstrap_servers")
+		p.list = append(p.list, baseOutsideServerConfig)
 	}
 	if err := p.err(); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
+
+const baseOutsideServerConfig = "base: only the ext_proc server's config file has named configs to inherit from; a golang filter route config inherits the listener's config by leaving out bootstrap_servers"
 
 // problems collects field errors in the order they are found.
 type problems struct {

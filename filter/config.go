@@ -144,7 +144,7 @@ func (c *filterConfig) misconfigured() *ingest.Reply {
 		return &c.invalid
 	}
 	r := ingest.ErrorReply(http.StatusInternalServerError, "kafka_upstream_misconfigured",
-		"the route's kafka-upstream config has no bootstrap_servers and there is no listener-level config to inherit them from")
+		"the route's kafka-upstream config has no bootstrap_servers, and the config above it, to inherit them from, is missing or invalid")
 	return &r
 }
 

@@ -80,7 +80,7 @@ func refusedAtHeaders(t *testing.T, cfg *filterConfig, endStream bool, kv ...str
 	return *calls[0].Reply
 }
 
-const misconfiguredNoParent = `{"message":"Internal Server Error","error":"the route's kafka-upstream config has no bootstrap_servers and there is no listener-level config to inherit them from"}`
+const misconfiguredNoParent = `{"message":"Internal Server Error","error":"the route's kafka-upstream config has no bootstrap_servers, and the config above it, to inherit them from, is missing or invalid"}`
 
 func TestCONNECTIsRefusedAtTheHeaders(t *testing.T) {
 	c := kfaketest.NewCluster(t, topic)

@@ -23,7 +23,7 @@ import (
 // learn it in well under a second instead of at the deadline. Only the
 // records not yet acknowledged are written again.
 func (p *Producer) Publish(ctx context.Context, records []message.Record) []message.Result {
-	call := &publishCall{results: make([]message.Result, len(records))}
+	call := &publishCall{results: make([]message.Result, len(records)), acked: make([]bool, len(records))}
 	msgs := make([]kafka.Message, len(records))
 	for i, r := range records {
 		call.results[i] = message.Result{Topic: r.Topic, Partition: message.AnyPartition, Offset: -1}
@@ -47,6 +47,12 @@ func (p *Producer) Publish(ctx context.Context, records []message.Record) []mess
 		}
 		var cause error
 		msgs, cause = unacknowledged(msgs, err)
+		// A bare error (the deadline, say) may come after some batches were
+		// acknowledged: those are done, whatever the error says.
+		msgs = call.pending(msgs)
+		if len(msgs) == 0 {
+			return call.finish(nil, nil, p.acks)
+		}
 		reason := classify(ctx, cause)
 		if reason != Unavailable || !retriable(cause) {
 			return fail(msgs, &Error{Reason: reason, Err: err})
@@ -70,7 +76,21 @@ func (p *Producer) Publish(ctx context.Context, records []message.Record) []mess
 type publishCall struct {
 	mu       sync.Mutex
 	results  []message.Result
+	acked    []bool
 	finished bool
+}
+
+// pending returns the messages of msgs not acknowledged yet.
+func (c *publishCall) pending(msgs []kafka.Message) []kafka.Message {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	left := msgs[:0:0]
+	for _, m := range msgs {
+		if !c.acked[m.WriterData.(*slot).index] {
+			left = append(left, m)
+		}
+	}
+	return left
 }
 
 // slot is a message's kafka.Message.WriterData: its place in a call, and
@@ -107,6 +127,7 @@ func recordCompletion(msgs []kafka.Message, err error) {
 		if !s.call.finished {
 			r := &s.call.results[s.index]
 			r.Partition, r.Offset, r.Err = m.Partition, m.Offset, nil
+			s.call.acked[s.index] = true
 		}
 		s.call.mu.Unlock()
 	}
@@ -119,7 +140,11 @@ func (c *publishCall) finish(failed []kafka.Message, err *Error, acks int) []mes
 	defer c.mu.Unlock()
 	c.finished = true
 	for _, m := range failed {
-		r := &c.results[m.WriterData.(*slot).index]
+		i := m.WriterData.(*slot).index
+		if c.acked[i] {
+			continue
+		}
+		r := &c.results[i]
 		r.Partition, r.Offset, r.Err = message.AnyPartition, -1, err
 	}
 	if acks == 0 {

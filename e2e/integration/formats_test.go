@@ -379,7 +379,7 @@ func TestRouteConfigInherits(t *testing.T) {
 		}
 		reply := s.cb.WaitReply(t, time.Second)
 		expectReply(t, reply, 500, errorBody("Internal Server Error",
-			"the route's kafka-upstream config has no bootstrap_servers and there is no listener-level config to inherit them from"),
+			"the route's kafka-upstream config has no bootstrap_servers, and the config above it, to inherit them from, is missing or invalid"),
 			"kafka_upstream_misconfigured")
 		filtertest.DestroyStream(s.f, s.cb, api.Normal)
 	})
