@@ -75,7 +75,7 @@ func TestReturnErrorMessage(t *testing.T) {
 		p, _ := newPipeline(t, c.ListenAddrs(), proto.Clone(withCause).(*config.Config))
 		failTopic(t, c, topic, int16(kafka.TopicAuthorizationFailed))
 		expect(t, p.Handle(context.Background(), get("/")), 502,
-			`{"message":"Bad Gateway","error":"Kafka write errors (1/1), errors: [[29] Topic Authorization Failed: the client is not authorized to access the requested topic]"}`,
+			`{"message":"Bad Gateway","error":"[29] Topic Authorization Failed: the client is not authorized to access the requested topic"}`,
 			"kafka_upstream_produce_failed")
 	})
 
@@ -90,7 +90,7 @@ func TestReturnErrorMessage(t *testing.T) {
 		// write timeout: whichever fires first is the cause.
 		const (
 			request = `{"message":"Gateway Timeout","error":"context deadline exceeded"}`
-			write   = `{"message":"Gateway Timeout","error":"Kafka write errors (1/1), errors: [kafka.(*Client).Produce: context deadline exceeded]"}`
+			write   = `{"message":"Gateway Timeout","error":"kafka.(*Client).Produce: context deadline exceeded"}`
 		)
 		if string(got.Body) == write {
 			expect(t, got, 504, write, "kafka_upstream_produce_timeout")

@@ -48,7 +48,20 @@ type Error struct {
 	Err  error
 }
 
-func (e *Error) Error() string { return e.Err.Error() }
+// Error is the cause as a person reads it: kafka-go's WriteErrors, one per
+// record of a write, say "Kafka write errors (1/1), errors: [...]"; the
+// record's own error is what matters.
+func (e *Error) Error() string {
+	var werrs kafka.WriteErrors
+	if errors.As(e.Err, &werrs) {
+		for _, err := range werrs {
+			if err != nil {
+				return err.Error()
+			}
+		}
+	}
+	return e.Err.Error()
+}
 func (e *Error) Unwrap() error { return e.Err }
 
 // retriable says whether writing again may succeed.
