@@ -24,6 +24,7 @@ func defaults() Settings {
 			BatchBytes:     1 << 20,
 			Partitioner:    PartitionerMurmur2,
 			Keyless:        KeylessRoundRobin,
+			Compression:    "none",
 		},
 		Routing: Routing{Topic: "events"},
 		Message: Message{Format: FormatKong, Forward: Forward{Body: true}},

@@ -53,10 +53,17 @@ func fieldError(js []byte, md protoreflect.MessageDescriptor, prefix string, err
 				}
 			}
 		}
+		if secretFields[fd.Name()] {
+			// protojson quotes the value it could not take: never a secret.
+			return path + ": must be a string (the value is not shown: it is a secret)"
+		}
 		return path + ": " + valueError(ferr)
 	}
 	return "config: " + cleanProtoError(err)
 }
+
+// secretFields are the fields whose values no error may repeat.
+var secretFields = map[protoreflect.Name]bool{"password": true, "client_secret": true}
 
 func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))

@@ -109,9 +109,23 @@ type Config struct {
 	// file ("default" or one of `configs`) whose fields this one inherits;
 	// fields set here replace the inherited ones. A config with its own
 	// bootstrap_servers is complete and cannot have a base.
-	Base          string `protobuf:"bytes,24,opt,name=base,proto3" json:"base,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Base string `protobuf:"bytes,24,opt,name=base,proto3" json:"base,omitempty"`
+	// TLS to the brokers. Default off (plaintext).
+	Tls *Tls `protobuf:"bytes,25,opt,name=tls,proto3" json:"tls,omitempty"`
+	// SASL authentication to the brokers. Default none.
+	Sasl *Sasl `protobuf:"bytes,26,opt,name=sasl,proto3" json:"sasl,omitempty"`
+	// Compression of record batches: "none", "gzip", "snappy", "lz4" or
+	// "zstd". The broker checks its size limits on the compressed batch;
+	// batching.bytes is checked on the uncompressed records. Default "none".
+	Compression string `protobuf:"bytes,27,opt,name=compression,proto3" json:"compression,omitempty"`
+	// The codec's level: gzip 1-9 (or -2 Huffman only, -3 stateless), zstd
+	// 1-22, snappy 0 (default), 1 (faster), 2 (better) or 3 (best); lz4 has
+	// none. kafka-go keeps one level per codec in a process, so every config
+	// of a process that uses a codec must agree on its level. Default: the
+	// codec's own (gzip 6, zstd 3).
+	CompressionLevel *int32 `protobuf:"varint,28,opt,name=compression_level,json=compressionLevel,proto3,oneof" json:"compression_level,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Config) Reset() {
@@ -312,6 +326,318 @@ func (x *Config) GetBase() string {
 	return ""
 }
 
+func (x *Config) GetTls() *Tls {
+	if x != nil {
+		return x.Tls
+	}
+	return nil
+}
+
+func (x *Config) GetSasl() *Sasl {
+	if x != nil {
+		return x.Sasl
+	}
+	return nil
+}
+
+func (x *Config) GetCompression() string {
+	if x != nil {
+		return x.Compression
+	}
+	return ""
+}
+
+func (x *Config) GetCompressionLevel() int32 {
+	if x != nil && x.CompressionLevel != nil {
+		return *x.CompressionLevel
+	}
+	return 0
+}
+
+type Tls struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Use TLS. Default false; the other fields need it.
+	Enabled bool `protobuf:"varint,1,opt,name=enabled,proto3" json:"enabled,omitempty"`
+	// PEM file of the CAs that may sign the broker certificates. Default:
+	// the system's trusted CAs.
+	CaFile string `protobuf:"bytes,2,opt,name=ca_file,json=caFile,proto3" json:"ca_file,omitempty"`
+	// Name to verify the broker certificates against, instead of each
+	// broker's advertised host.
+	ServerName string `protobuf:"bytes,3,opt,name=server_name,json=serverName,proto3" json:"server_name,omitempty"`
+	// Lowest TLS version: "1.2" or "1.3". Default "1.2".
+	MinVersion string `protobuf:"bytes,4,opt,name=min_version,json=minVersion,proto3" json:"min_version,omitempty"`
+	// mTLS: the client certificate (PEM, with its chain) and its key,
+	// re-read when the files change. Both or neither.
+	CertFile string `protobuf:"bytes,5,opt,name=cert_file,json=certFile,proto3" json:"cert_file,omitempty"`
+	KeyFile  string `protobuf:"bytes,6,opt,name=key_file,json=keyFile,proto3" json:"key_file,omitempty"`
+	// Skip the verification of the broker certificate: anyone on the path
+	// can then read and change the traffic. Logged as a warning at load.
+	// Default false.
+	InsecureSkipVerify bool `protobuf:"varint,7,opt,name=insecure_skip_verify,json=insecureSkipVerify,proto3" json:"insecure_skip_verify,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *Tls) Reset() {
+	*x = Tls{}
+	mi := &file_kafkaupstream_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Tls) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Tls) ProtoMessage() {}
+
+func (x *Tls) ProtoReflect() protoreflect.Message {
+	mi := &file_kafkaupstream_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Tls.ProtoReflect.Descriptor instead.
+func (*Tls) Descriptor() ([]byte, []int) {
+	return file_kafkaupstream_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Tls) GetEnabled() bool {
+	if x != nil {
+		return x.Enabled
+	}
+	return false
+}
+
+func (x *Tls) GetCaFile() string {
+	if x != nil {
+		return x.CaFile
+	}
+	return ""
+}
+
+func (x *Tls) GetServerName() string {
+	if x != nil {
+		return x.ServerName
+	}
+	return ""
+}
+
+func (x *Tls) GetMinVersion() string {
+	if x != nil {
+		return x.MinVersion
+	}
+	return ""
+}
+
+func (x *Tls) GetCertFile() string {
+	if x != nil {
+		return x.CertFile
+	}
+	return ""
+}
+
+func (x *Tls) GetKeyFile() string {
+	if x != nil {
+		return x.KeyFile
+	}
+	return ""
+}
+
+func (x *Tls) GetInsecureSkipVerify() bool {
+	if x != nil {
+		return x.InsecureSkipVerify
+	}
+	return false
+}
+
+type Sasl struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512" or "OAUTHBEARER". Required
+	// when the section is present.
+	Mechanism string `protobuf:"bytes,1,opt,name=mechanism,proto3" json:"mechanism,omitempty"`
+	// PLAIN and SCRAM: the user and the password, or a file holding the
+	// password (a Kubernetes secret; re-read for each new connection, so a
+	// rotated password is used without a restart). One of the two.
+	Username     string `protobuf:"bytes,2,opt,name=username,proto3" json:"username,omitempty"`
+	Password     string `protobuf:"bytes,3,opt,name=password,proto3" json:"password,omitempty"`
+	PasswordFile string `protobuf:"bytes,4,opt,name=password_file,json=passwordFile,proto3" json:"password_file,omitempty"`
+	// OAUTHBEARER: where tokens come from.
+	Oauthbearer   *OAuthBearer `protobuf:"bytes,5,opt,name=oauthbearer,proto3" json:"oauthbearer,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Sasl) Reset() {
+	*x = Sasl{}
+	mi := &file_kafkaupstream_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Sasl) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Sasl) ProtoMessage() {}
+
+func (x *Sasl) ProtoReflect() protoreflect.Message {
+	mi := &file_kafkaupstream_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Sasl.ProtoReflect.Descriptor instead.
+func (*Sasl) Descriptor() ([]byte, []int) {
+	return file_kafkaupstream_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Sasl) GetMechanism() string {
+	if x != nil {
+		return x.Mechanism
+	}
+	return ""
+}
+
+func (x *Sasl) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+func (x *Sasl) GetPassword() string {
+	if x != nil {
+		return x.Password
+	}
+	return ""
+}
+
+func (x *Sasl) GetPasswordFile() string {
+	if x != nil {
+		return x.PasswordFile
+	}
+	return ""
+}
+
+func (x *Sasl) GetOauthbearer() *OAuthBearer {
+	if x != nil {
+		return x.Oauthbearer
+	}
+	return nil
+}
+
+type OAuthBearer struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A file holding the token (a Kubernetes projected service account
+	// token), re-read when it changes.
+	TokenFile string `protobuf:"bytes,1,opt,name=token_file,json=tokenFile,proto3" json:"token_file,omitempty"`
+	// Or the OAuth 2.0 client-credentials grant: the token endpoint, the
+	// client and its secret (or a file holding it). Tokens are fetched at
+	// the first connection and refreshed before they expire.
+	TokenEndpointUrl string `protobuf:"bytes,2,opt,name=token_endpoint_url,json=tokenEndpointUrl,proto3" json:"token_endpoint_url,omitempty"`
+	ClientId         string `protobuf:"bytes,3,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	ClientSecret     string `protobuf:"bytes,4,opt,name=client_secret,json=clientSecret,proto3" json:"client_secret,omitempty"`
+	ClientSecretFile string `protobuf:"bytes,5,opt,name=client_secret_file,json=clientSecretFile,proto3" json:"client_secret_file,omitempty"`
+	// Scopes asked for, space-separated in the request. Default none.
+	Scopes []string `protobuf:"bytes,6,rep,name=scopes,proto3" json:"scopes,omitempty"`
+	// Extra form parameters of the token request (e.g. audience).
+	TokenEndpointParams map[string]string `protobuf:"bytes,7,rep,name=token_endpoint_params,json=tokenEndpointParams,proto3" json:"token_endpoint_params,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *OAuthBearer) Reset() {
+	*x = OAuthBearer{}
+	mi := &file_kafkaupstream_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OAuthBearer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OAuthBearer) ProtoMessage() {}
+
+func (x *OAuthBearer) ProtoReflect() protoreflect.Message {
+	mi := &file_kafkaupstream_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OAuthBearer.ProtoReflect.Descriptor instead.
+func (*OAuthBearer) Descriptor() ([]byte, []int) {
+	return file_kafkaupstream_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *OAuthBearer) GetTokenFile() string {
+	if x != nil {
+		return x.TokenFile
+	}
+	return ""
+}
+
+func (x *OAuthBearer) GetTokenEndpointUrl() string {
+	if x != nil {
+		return x.TokenEndpointUrl
+	}
+	return ""
+}
+
+func (x *OAuthBearer) GetClientId() string {
+	if x != nil {
+		return x.ClientId
+	}
+	return ""
+}
+
+func (x *OAuthBearer) GetClientSecret() string {
+	if x != nil {
+		return x.ClientSecret
+	}
+	return ""
+}
+
+func (x *OAuthBearer) GetClientSecretFile() string {
+	if x != nil {
+		return x.ClientSecretFile
+	}
+	return ""
+}
+
+func (x *OAuthBearer) GetScopes() []string {
+	if x != nil {
+		return x.Scopes
+	}
+	return nil
+}
+
+func (x *OAuthBearer) GetTokenEndpointParams() map[string]string {
+	if x != nil {
+		return x.TokenEndpointParams
+	}
+	return nil
+}
+
 type RecordHeaders struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Turns the forwarding on. Default false.
@@ -335,7 +661,7 @@ type RecordHeaders struct {
 
 func (x *RecordHeaders) Reset() {
 	*x = RecordHeaders{}
-	mi := &file_kafkaupstream_proto_msgTypes[1]
+	mi := &file_kafkaupstream_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -347,7 +673,7 @@ func (x *RecordHeaders) String() string {
 func (*RecordHeaders) ProtoMessage() {}
 
 func (x *RecordHeaders) ProtoReflect() protoreflect.Message {
-	mi := &file_kafkaupstream_proto_msgTypes[1]
+	mi := &file_kafkaupstream_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -360,7 +686,7 @@ func (x *RecordHeaders) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordHeaders.ProtoReflect.Descriptor instead.
 func (*RecordHeaders) Descriptor() ([]byte, []int) {
-	return file_kafkaupstream_proto_rawDescGZIP(), []int{1}
+	return file_kafkaupstream_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *RecordHeaders) GetForwardHttpHeadersAsRecordHeaders() bool {
@@ -426,7 +752,7 @@ type CloudEvents struct {
 
 func (x *CloudEvents) Reset() {
 	*x = CloudEvents{}
-	mi := &file_kafkaupstream_proto_msgTypes[2]
+	mi := &file_kafkaupstream_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -438,7 +764,7 @@ func (x *CloudEvents) String() string {
 func (*CloudEvents) ProtoMessage() {}
 
 func (x *CloudEvents) ProtoReflect() protoreflect.Message {
-	mi := &file_kafkaupstream_proto_msgTypes[2]
+	mi := &file_kafkaupstream_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -451,7 +777,7 @@ func (x *CloudEvents) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloudEvents.ProtoReflect.Descriptor instead.
 func (*CloudEvents) Descriptor() ([]byte, []int) {
-	return file_kafkaupstream_proto_rawDescGZIP(), []int{2}
+	return file_kafkaupstream_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *CloudEvents) GetMode() string {
@@ -494,7 +820,7 @@ type ErrorHandling struct {
 
 func (x *ErrorHandling) Reset() {
 	*x = ErrorHandling{}
-	mi := &file_kafkaupstream_proto_msgTypes[3]
+	mi := &file_kafkaupstream_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -506,7 +832,7 @@ func (x *ErrorHandling) String() string {
 func (*ErrorHandling) ProtoMessage() {}
 
 func (x *ErrorHandling) ProtoReflect() protoreflect.Message {
-	mi := &file_kafkaupstream_proto_msgTypes[3]
+	mi := &file_kafkaupstream_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -519,7 +845,7 @@ func (x *ErrorHandling) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorHandling.ProtoReflect.Descriptor instead.
 func (*ErrorHandling) Descriptor() ([]byte, []int) {
-	return file_kafkaupstream_proto_rawDescGZIP(), []int{3}
+	return file_kafkaupstream_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ErrorHandling) GetReturnErrorMessage() bool {
@@ -547,7 +873,7 @@ type Batching struct {
 
 func (x *Batching) Reset() {
 	*x = Batching{}
-	mi := &file_kafkaupstream_proto_msgTypes[4]
+	mi := &file_kafkaupstream_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -559,7 +885,7 @@ func (x *Batching) String() string {
 func (*Batching) ProtoMessage() {}
 
 func (x *Batching) ProtoReflect() protoreflect.Message {
-	mi := &file_kafkaupstream_proto_msgTypes[4]
+	mi := &file_kafkaupstream_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -572,7 +898,7 @@ func (x *Batching) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Batching.ProtoReflect.Descriptor instead.
 func (*Batching) Descriptor() ([]byte, []int) {
-	return file_kafkaupstream_proto_rawDescGZIP(), []int{4}
+	return file_kafkaupstream_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Batching) GetTimeout() *durationpb.Duration {
@@ -615,7 +941,7 @@ type ServerConfig struct {
 
 func (x *ServerConfig) Reset() {
 	*x = ServerConfig{}
-	mi := &file_kafkaupstream_proto_msgTypes[5]
+	mi := &file_kafkaupstream_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -627,7 +953,7 @@ func (x *ServerConfig) String() string {
 func (*ServerConfig) ProtoMessage() {}
 
 func (x *ServerConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_kafkaupstream_proto_msgTypes[5]
+	mi := &file_kafkaupstream_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -640,7 +966,7 @@ func (x *ServerConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerConfig.ProtoReflect.Descriptor instead.
 func (*ServerConfig) Descriptor() ([]byte, []int) {
-	return file_kafkaupstream_proto_rawDescGZIP(), []int{5}
+	return file_kafkaupstream_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ServerConfig) GetDefault() *Config {
@@ -661,7 +987,7 @@ var File_kafkaupstream_proto protoreflect.FileDescriptor
 
 const file_kafkaupstream_proto_rawDesc = "" +
 	"\n" +
-	"\x13kafkaupstream.proto\x12\x10kafkaupstream.v1\x1a\x1egoogle/protobuf/duration.proto\"\xfb\t\n" +
+	"\x13kafkaupstream.proto\x12\x10kafkaupstream.v1\x1a\x1egoogle/protobuf/duration.proto\"\xba\v\n" +
 	"\x06Config\x12+\n" +
 	"\x11bootstrap_servers\x18\x01 \x03(\tR\x10bootstrapServers\x12\x14\n" +
 	"\x05topic\x18\x02 \x01(\tR\x05topic\x12*\n" +
@@ -689,7 +1015,12 @@ const file_kafkaupstream_proto_rawDesc = "" +
 	"\vcloudevents\x18\x15 \x01(\v2\x1d.kafkaupstream.v1.CloudEventsR\vcloudevents\x12F\n" +
 	"\x0eerror_handling\x18\x16 \x01(\v2\x1f.kafkaupstream.v1.ErrorHandlingR\rerrorHandling\x129\n" +
 	"\x19allow_auto_topic_creation\x18\x17 \x01(\bR\x16allowAutoTopicCreation\x12\x12\n" +
-	"\x04base\x18\x18 \x01(\tR\x04baseB\x11\n" +
+	"\x04base\x18\x18 \x01(\tR\x04base\x12'\n" +
+	"\x03tls\x18\x19 \x01(\v2\x15.kafkaupstream.v1.TlsR\x03tls\x12*\n" +
+	"\x04sasl\x18\x1a \x01(\v2\x16.kafkaupstream.v1.SaslR\x04sasl\x12 \n" +
+	"\vcompression\x18\x1b \x01(\tR\vcompression\x120\n" +
+	"\x11compression_level\x18\x1c \x01(\x05H\n" +
+	"R\x10compressionLevel\x88\x01\x01B\x11\n" +
 	"\x0f_forward_methodB\x0e\n" +
 	"\f_forward_uriB\x12\n" +
 	"\x10_forward_headersB\x0f\n" +
@@ -699,7 +1030,36 @@ const file_kafkaupstream_proto_rawDesc = "" +
 	"\x0e_key_query_argB\r\n" +
 	"\v_key_headerB\x16\n" +
 	"\x14_partition_query_argB\x13\n" +
-	"\x11_partition_header\"\xbe\x03\n" +
+	"\x11_partition_headerB\x14\n" +
+	"\x12_compression_level\"\xe4\x01\n" +
+	"\x03Tls\x12\x18\n" +
+	"\aenabled\x18\x01 \x01(\bR\aenabled\x12\x17\n" +
+	"\aca_file\x18\x02 \x01(\tR\x06caFile\x12\x1f\n" +
+	"\vserver_name\x18\x03 \x01(\tR\n" +
+	"serverName\x12\x1f\n" +
+	"\vmin_version\x18\x04 \x01(\tR\n" +
+	"minVersion\x12\x1b\n" +
+	"\tcert_file\x18\x05 \x01(\tR\bcertFile\x12\x19\n" +
+	"\bkey_file\x18\x06 \x01(\tR\akeyFile\x120\n" +
+	"\x14insecure_skip_verify\x18\a \x01(\bR\x12insecureSkipVerify\"\xc2\x01\n" +
+	"\x04Sasl\x12\x1c\n" +
+	"\tmechanism\x18\x01 \x01(\tR\tmechanism\x12\x1a\n" +
+	"\busername\x18\x02 \x01(\tR\busername\x12\x1a\n" +
+	"\bpassword\x18\x03 \x01(\tR\bpassword\x12#\n" +
+	"\rpassword_file\x18\x04 \x01(\tR\fpasswordFile\x12?\n" +
+	"\voauthbearer\x18\x05 \x01(\v2\x1d.kafkaupstream.v1.OAuthBearerR\voauthbearer\"\x96\x03\n" +
+	"\vOAuthBearer\x12\x1d\n" +
+	"\n" +
+	"token_file\x18\x01 \x01(\tR\ttokenFile\x12,\n" +
+	"\x12token_endpoint_url\x18\x02 \x01(\tR\x10tokenEndpointUrl\x12\x1b\n" +
+	"\tclient_id\x18\x03 \x01(\tR\bclientId\x12#\n" +
+	"\rclient_secret\x18\x04 \x01(\tR\fclientSecret\x12,\n" +
+	"\x12client_secret_file\x18\x05 \x01(\tR\x10clientSecretFile\x12\x16\n" +
+	"\x06scopes\x18\x06 \x03(\tR\x06scopes\x12j\n" +
+	"\x15token_endpoint_params\x18\a \x03(\v26.kafkaupstream.v1.OAuthBearer.TokenEndpointParamsEntryR\x13tokenEndpointParams\x1aF\n" +
+	"\x18TokenEndpointParamsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xbe\x03\n" +
 	"\rRecordHeaders\x12Q\n" +
 	"&forward_http_headers_as_record_headers\x18\x01 \x01(\bR!forwardHttpHeadersAsRecordHeaders\x123\n" +
 	"\x16forward_all_by_default\x18\x02 \x01(\bR\x13forwardAllByDefault\x12'\n" +
@@ -740,34 +1100,42 @@ func file_kafkaupstream_proto_rawDescGZIP() []byte {
 	return file_kafkaupstream_proto_rawDescData
 }
 
-var file_kafkaupstream_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_kafkaupstream_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_kafkaupstream_proto_goTypes = []any{
 	(*Config)(nil),              // 0: kafkaupstream.v1.Config
-	(*RecordHeaders)(nil),       // 1: kafkaupstream.v1.RecordHeaders
-	(*CloudEvents)(nil),         // 2: kafkaupstream.v1.CloudEvents
-	(*ErrorHandling)(nil),       // 3: kafkaupstream.v1.ErrorHandling
-	(*Batching)(nil),            // 4: kafkaupstream.v1.Batching
-	(*ServerConfig)(nil),        // 5: kafkaupstream.v1.ServerConfig
-	nil,                         // 6: kafkaupstream.v1.RecordHeaders.NameMappingsEntry
-	nil,                         // 7: kafkaupstream.v1.ServerConfig.ConfigsEntry
-	(*durationpb.Duration)(nil), // 8: google.protobuf.Duration
+	(*Tls)(nil),                 // 1: kafkaupstream.v1.Tls
+	(*Sasl)(nil),                // 2: kafkaupstream.v1.Sasl
+	(*OAuthBearer)(nil),         // 3: kafkaupstream.v1.OAuthBearer
+	(*RecordHeaders)(nil),       // 4: kafkaupstream.v1.RecordHeaders
+	(*CloudEvents)(nil),         // 5: kafkaupstream.v1.CloudEvents
+	(*ErrorHandling)(nil),       // 6: kafkaupstream.v1.ErrorHandling
+	(*Batching)(nil),            // 7: kafkaupstream.v1.Batching
+	(*ServerConfig)(nil),        // 8: kafkaupstream.v1.ServerConfig
+	nil,                         // 9: kafkaupstream.v1.OAuthBearer.TokenEndpointParamsEntry
+	nil,                         // 10: kafkaupstream.v1.RecordHeaders.NameMappingsEntry
+	nil,                         // 11: kafkaupstream.v1.ServerConfig.ConfigsEntry
+	(*durationpb.Duration)(nil), // 12: google.protobuf.Duration
 }
 var file_kafkaupstream_proto_depIdxs = []int32{
-	8,  // 0: kafkaupstream.v1.Config.produce_timeout:type_name -> google.protobuf.Duration
-	4,  // 1: kafkaupstream.v1.Config.batching:type_name -> kafkaupstream.v1.Batching
-	1,  // 2: kafkaupstream.v1.Config.headers:type_name -> kafkaupstream.v1.RecordHeaders
-	2,  // 3: kafkaupstream.v1.Config.cloudevents:type_name -> kafkaupstream.v1.CloudEvents
-	3,  // 4: kafkaupstream.v1.Config.error_handling:type_name -> kafkaupstream.v1.ErrorHandling
-	6,  // 5: kafkaupstream.v1.RecordHeaders.name_mappings:type_name -> kafkaupstream.v1.RecordHeaders.NameMappingsEntry
-	8,  // 6: kafkaupstream.v1.Batching.timeout:type_name -> google.protobuf.Duration
-	0,  // 7: kafkaupstream.v1.ServerConfig.default:type_name -> kafkaupstream.v1.Config
-	7,  // 8: kafkaupstream.v1.ServerConfig.configs:type_name -> kafkaupstream.v1.ServerConfig.ConfigsEntry
-	0,  // 9: kafkaupstream.v1.ServerConfig.ConfigsEntry.value:type_name -> kafkaupstream.v1.Config
-	10, // [10:10] is the sub-list for method output_type
-	10, // [10:10] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	12, // 0: kafkaupstream.v1.Config.produce_timeout:type_name -> google.protobuf.Duration
+	7,  // 1: kafkaupstream.v1.Config.batching:type_name -> kafkaupstream.v1.Batching
+	4,  // 2: kafkaupstream.v1.Config.headers:type_name -> kafkaupstream.v1.RecordHeaders
+	5,  // 3: kafkaupstream.v1.Config.cloudevents:type_name -> kafkaupstream.v1.CloudEvents
+	6,  // 4: kafkaupstream.v1.Config.error_handling:type_name -> kafkaupstream.v1.ErrorHandling
+	1,  // 5: kafkaupstream.v1.Config.tls:type_name -> kafkaupstream.v1.Tls
+	2,  // 6: kafkaupstream.v1.Config.sasl:type_name -> kafkaupstream.v1.Sasl
+	3,  // 7: kafkaupstream.v1.Sasl.oauthbearer:type_name -> kafkaupstream.v1.OAuthBearer
+	9,  // 8: kafkaupstream.v1.OAuthBearer.token_endpoint_params:type_name -> kafkaupstream.v1.OAuthBearer.TokenEndpointParamsEntry
+	10, // 9: kafkaupstream.v1.RecordHeaders.name_mappings:type_name -> kafkaupstream.v1.RecordHeaders.NameMappingsEntry
+	12, // 10: kafkaupstream.v1.Batching.timeout:type_name -> google.protobuf.Duration
+	0,  // 11: kafkaupstream.v1.ServerConfig.default:type_name -> kafkaupstream.v1.Config
+	11, // 12: kafkaupstream.v1.ServerConfig.configs:type_name -> kafkaupstream.v1.ServerConfig.ConfigsEntry
+	0,  // 13: kafkaupstream.v1.ServerConfig.ConfigsEntry.value:type_name -> kafkaupstream.v1.Config
+	14, // [14:14] is the sub-list for method output_type
+	14, // [14:14] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_kafkaupstream_proto_init() }
@@ -782,7 +1150,7 @@ func file_kafkaupstream_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kafkaupstream_proto_rawDesc), len(file_kafkaupstream_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -37,6 +37,7 @@ func resolve(cfg *Config, prefix string) (*Settings, error) {
 	if err := p.err(); err != nil {
 		return nil, err
 	}
+	s.Warnings = p.warnings
 	return s, nil
 }
 
@@ -44,8 +45,13 @@ const baseOutsideServerConfig = "base: only the ext_proc server's config file ha
 
 // problems collects field errors in the order they are found.
 type problems struct {
-	prefix string
-	list   []string
+	prefix   string
+	list     []string
+	warnings []string
+}
+
+func (p *problems) warn(msg string) {
+	p.warnings = append(p.warnings, p.prefix+msg)
 }
 
 func (p *problems) add(field, format string, args ...any) {
@@ -72,6 +78,8 @@ func resolveCluster(cfg *Config, p *problems) Cluster {
 	if cfg.GetClientId() != "" {
 		c.ClientID = cfg.GetClientId()
 	}
+	c.TLS = resolveTLS(cfg.GetTls(), p)
+	c.SASL = resolveSASL(cfg.GetSasl(), p)
 	return c
 }
 
@@ -95,6 +103,7 @@ func resolveProducer(cfg *Config, p *problems) Producer {
 	s.Partitioner = oneOf(cfg.GetPartitioner(), "partitioner", p, PartitionerMurmur2, PartitionerCRC32)
 	s.Keyless = oneOf(cfg.GetKeylessPartitioning(), "keyless_partitioning", p, KeylessRoundRobin, KeylessRandom)
 	s.AllowAutoTopicCreation = cfg.GetAllowAutoTopicCreation()
+	s.Compression, s.CompressionLevel = resolveCompression(cfg, p)
 	if b := cfg.GetBatching(); b != nil {
 		positiveDuration(b.GetTimeout(), "batching.timeout", &s.BatchTimeout, p)
 		if b.GetSize() != 0 {

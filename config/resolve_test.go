@@ -57,7 +57,7 @@ func TestSettingsOfAFullKongConfig(t *testing.T) {
 		Producer: Producer{
 			RequiredAcks: 0, ProduceTimeout: 3 * time.Second,
 			BatchTimeout: 2 * time.Millisecond, BatchSize: 7, BatchBytes: 4096,
-			Partitioner: PartitionerCRC32, Keyless: KeylessRandom, AllowAutoTopicCreation: true,
+			Partitioner: PartitionerCRC32, Keyless: KeylessRandom, AllowAutoTopicCreation: true, Compression: "none",
 		},
 		Routing: Routing{
 			Topic:          "events",

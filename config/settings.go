@@ -14,6 +14,8 @@ type Settings struct {
 	Message  Message
 	Headers  Headers
 	Replies  Replies
+	// Warnings are worth a line in the log at load (nothing failed).
+	Warnings []string
 }
 
 // Cluster is which Kafka cluster to talk to, and as whom.
@@ -22,6 +24,10 @@ type Cluster struct {
 	Brokers []string
 	// ClientID sent to the brokers. Default "kafka-upstream".
 	ClientID string
+	// TLS to the brokers; nil for plaintext.
+	TLS *TLS
+	// SASL authentication; nil for none.
+	SASL *SASL
 }
 
 // Producer is how records are written and acknowledged.
@@ -48,6 +54,10 @@ type Producer struct {
 	// AllowAutoTopicCreation lets the broker create missing topics.
 	// Default false.
 	AllowAutoTopicCreation bool
+	// Compression is "none" (default), "gzip", "snappy", "lz4" or "zstd";
+	// CompressionLevel is nil for the codec's default.
+	Compression      string
+	CompressionLevel *int
 }
 
 // Partitioners and keyless policies, as written in the config.

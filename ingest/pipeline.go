@@ -12,6 +12,7 @@ import (
 
 	"github.com/kafka-upstream/envoy-kafka-upstream/config"
 	"github.com/kafka-upstream/envoy-kafka-upstream/encoder"
+	"github.com/kafka-upstream/envoy-kafka-upstream/internal/lograte"
 	"github.com/kafka-upstream/envoy-kafka-upstream/message"
 	"github.com/kafka-upstream/envoy-kafka-upstream/producer"
 	"github.com/kafka-upstream/envoy-kafka-upstream/route"
@@ -28,14 +29,19 @@ type Pipeline struct {
 	// pipelines borrow it.
 	owner bool
 	log   *slog.Logger
+	limit *lograte.Limiter
 }
 
 // New builds the pipeline for a validated configuration, with a Kafka
 // producer of its own.
 func New(s *config.Settings, log *slog.Logger) *Pipeline {
 	p := derive(s, nil, log)
+	for _, w := range s.Warnings {
+		log.Warn(w)
+	}
 	p.producer = producer.New(s.Cluster, s.Producer, log)
 	p.owner = true
+	p.limit = lograte.New(failureLogEvery)
 	return p
 }
 
@@ -45,6 +51,7 @@ func New(s *config.Settings, log *slog.Logger) *Pipeline {
 // cluster. Closing it leaves the producer open.
 func (p *Pipeline) Derive(s *config.Settings) *Pipeline {
 	d := derive(s, p.producer, p.log)
+	d.limit = p.limit // one cluster, one condition: one line for all its routes
 	return d
 }
 

@@ -2,10 +2,13 @@ package ingest
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/kafka-upstream/envoy-kafka-upstream/message"
 	"github.com/kafka-upstream/envoy-kafka-upstream/producer"
@@ -105,7 +108,7 @@ func (p *Pipeline) failure(err *producer.Error, topic string) Reply {
 		return ErrorReply(http.StatusRequestEntityTooLarge, "kafka_upstream_record_too_large",
 			fmt.Sprintf("the Kafka record is %d bytes, more than the %d allowed (batching.bytes)", err.Size, p.settings.Producer.BatchBytes))
 	case producer.BrokerTooLarge:
-		p.log.Warn("the broker refused a record as too large; batching.bytes is above the broker's max.message.bytes",
+		p.logFailure(slog.LevelWarn, "the broker refused a record as too large; batching.bytes is above the broker's max.message.bytes",
 			"topic", topic, "batching.bytes", p.settings.Producer.BatchBytes, "error", err)
 		return ErrorReply(http.StatusRequestEntityTooLarge, "kafka_upstream_record_too_large",
 			"the Kafka record is larger than the broker accepts (max.message.bytes)")
@@ -116,21 +119,44 @@ func (p *Pipeline) failure(err *producer.Error, topic string) Reply {
 		}
 		return ErrorReply(http.StatusNotFound, details, err.Error())
 	case producer.Timeout:
-		p.log.Warn("kafka did not acknowledge in time", "topic", topic, "timeout", produceTimeout, "error", err)
+		p.logFailure(slog.LevelWarn, "kafka did not acknowledge in time", "topic", topic, "timeout", produceTimeout, "error", err)
 		return ErrorReply(http.StatusGatewayTimeout, "kafka_upstream_produce_timeout",
 			cause(fmt.Sprintf("no acknowledgement from Kafka within %s", produceTimeout)))
 	case producer.Closed:
 		return ErrorReply(http.StatusServiceUnavailable, "kafka_upstream_closed",
 			"the Kafka producer of this configuration is closed (config update or shutdown); retry")
+	case producer.AuthFailed:
+		p.logFailure(slog.LevelError, "authentication to the Kafka brokers failed", "cluster", p.settings.Cluster.Describe(), "error", err)
+		return ErrorReply(http.StatusBadGateway, "kafka_upstream_auth_failed", cause("could not send message to topic"))
+	case producer.TLSFailed:
+		p.logFailure(slog.LevelError, "TLS to the Kafka brokers failed", "cluster", p.settings.Cluster.Describe(), "error", err)
+		return ErrorReply(http.StatusBadGateway, "kafka_upstream_tls_failed", cause("could not send message to topic"))
 	case producer.Canceled:
 		// Nobody is left to read it; adapters drop it.
 		return ErrorReply(StatusClientClosedRequest, "kafka_upstream_client_gone", "the client went away")
 	default:
 		// Kong's wording; the cause goes to the log, and to the client
 		// only with return_error_message.
-		p.log.Error("publishing to kafka failed", "topic", topic, "error", err)
+		p.logFailure(slog.LevelError, "publishing to kafka failed", "topic", topic, "error", err)
 		return ErrorReply(http.StatusBadGateway, "kafka_upstream_produce_failed", cause("could not send message to topic"))
 	}
+}
+
+// failureLogEvery bounds the log lines of one failure cause: while Kafka is
+// down or a password is wrong, every request fails alike.
+const failureLogEvery = 10 * time.Second
+
+// logFailure writes a failure's line, at most one per cause (msg) every
+// failureLogEvery, with the count held back since the last one.
+func (p *Pipeline) logFailure(level slog.Level, msg string, args ...any) {
+	ok, held := p.limit.Allow(msg)
+	if !ok {
+		return
+	}
+	if held > 0 {
+		args = append(args, "similar_failures_held_back", held)
+	}
+	p.log.Log(context.Background(), level, msg, args...)
 }
 
 // CheckHeaders is called by the adapters once the request headers are in,

@@ -2,9 +2,12 @@ package producer
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"io"
 	"net"
+	"strings"
 	"syscall"
 
 	"github.com/segmentio/kafka-go"
@@ -36,7 +39,25 @@ const (
 	// UnknownPartition: the named partition is not one of the topic's;
 	// nothing was written.
 	UnknownPartition
+	// AuthFailed: SASL authentication failed (wrong password, mechanism
+	// not enabled on the broker, token refused) or no credential could be
+	// had (token endpoint down, unreadable secret file).
+	AuthFailed
+	// TLSFailed: the TLS handshake with a broker failed (untrusted or
+	// expired certificate, wrong server name, client certificate refused).
+	TLSFailed
 )
+
+// AuthError is a credential that could not be had: a secret file that
+// cannot be read, a token endpoint that fails. Its text never holds a
+// secret.
+type AuthError struct {
+	Cause string
+	Err   error
+}
+
+func (e *AuthError) Error() string { return e.Cause + ": " + e.Err.Error() }
+func (e *AuthError) Unwrap() error { return e.Err }
 
 // Error is a failed publish with its reason and the underlying error.
 type Error struct {
@@ -66,6 +87,10 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // retriable says whether writing again may succeed.
 func retriable(err error) bool {
+	if securityReason(err) != Unavailable {
+		// A wrong password or an untrusted certificate stays so.
+		return false
+	}
 	var kerr kafka.Error
 	if errors.As(err, &kerr) {
 		return kerr.Temporary()
@@ -80,7 +105,39 @@ func isNetwork(err error) bool {
 		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
+// securityReason tells TLS and authentication failures apart from other
+// ones; they must be recognised before isNetwork, which would take a TLS
+// alert or a token endpoint that is down for an unreachable broker.
+func securityReason(err error) Reason {
+	var authErr *AuthError
+	var kerr kafka.Error
+	var verifyErr *tls.CertificateVerificationError
+	var unknownCA x509.UnknownAuthorityError
+	var hostErr x509.HostnameError
+	var invalidErr x509.CertificateInvalidError
+	var recordErr tls.RecordHeaderError
+	var opErr *net.OpError
+	switch {
+	case errors.As(err, &authErr):
+		return AuthFailed
+	case errors.As(err, &kerr) && (kerr == kafka.SASLAuthenticationFailed || kerr == kafka.UnsupportedSASLMechanism || kerr == kafka.IllegalSASLState):
+		return AuthFailed
+	case errors.As(err, &verifyErr), errors.As(err, &unknownCA), errors.As(err, &hostErr), errors.As(err, &invalidErr), errors.As(err, &recordErr):
+		return TLSFailed
+	case errors.As(err, &opErr) && opErr.Op == "remote error":
+		// A TLS alert from the broker ("tls: bad certificate", "protocol
+		// version not supported"): crypto/tls reports it as a net.OpError.
+		return TLSFailed
+	case strings.Contains(err.Error(), "broker appears to be expecting TLS"):
+		return TLSFailed
+	}
+	return Unavailable
+}
+
 func classify(ctx context.Context, err error) Reason {
+	if r := securityReason(err); r != Unavailable {
+		return r
+	}
 	var tooLarge kafka.MessageTooLargeError
 	switch {
 	case errors.As(err, &tooLarge):

@@ -5,7 +5,6 @@
 package producer
 
 import (
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -21,6 +20,7 @@ type Producer struct {
 	maxBytes   int64
 	acks       int
 	autoCreate bool
+	mechanism  any // the SASL mechanism, to stop an OAuth token's timer
 }
 
 // New builds a producer for cluster c with settings s. It opens no connection: kafka-go connects
@@ -28,14 +28,22 @@ type Producer struct {
 // as with any Kafka client.
 func New(c config.Cluster, s config.Producer, log *slog.Logger) *Producer {
 	transport := &kafka.Transport{
-		ClientID:    c.ClientID,
+		ClientID: c.ClientID,
+		// Bounds connecting, the TLS handshake and SASL (fetching a token
+		// included) of one connection.
 		DialTimeout: s.ProduceTimeout,
+		TLS:         tlsConfig(c.TLS),
 		// kafka-go serves metadata, and a failure to fetch it, from a cache
 		// refreshed at random within this period (6 s by default): a short
 		// one lets retries see a new partition leader, or a cluster back
 		// from an outage, sooner, for one small request a second.
 		MetadataTTL: time.Second,
 	}
+	transport.SASL = mechanism(c.SASL, func() {
+		// A token is about to expire: connections authenticated with it
+		// would be dropped by the broker; new ones take a fresh token.
+		transport.CloseIdleConnections()
+	})
 	w := &kafka.Writer{
 		Addr:     kafka.TCP(c.Brokers...),
 		Balancer: newBalancer(s),
@@ -55,13 +63,13 @@ func New(c config.Cluster, s config.Producer, log *slog.Logger) *Producer {
 		WriteTimeout:           s.ProduceTimeout,
 		Transport:              transport,
 		AllowAutoTopicCreation: s.AllowAutoTopicCreation,
-		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
-			log.Warn("kafka: " + fmt.Sprintf(msg, args...))
-		}),
+		Compression:            codec(s),
+		ErrorLogger:            kafkaLogger(log),
 		// Where each acknowledged record went: kafka-go tells it only here.
 		Completion: recordCompletion,
 	}
-	return &Producer{writer: w, transport: transport, maxBytes: s.BatchBytes, acks: s.RequiredAcks, autoCreate: s.AllowAutoTopicCreation}
+	return &Producer{writer: w, transport: transport, maxBytes: s.BatchBytes, acks: s.RequiredAcks, autoCreate: s.AllowAutoTopicCreation,
+		mechanism: transport.SASL}
 }
 
 // MaxRecordBytes is the largest record the producer accepts.
@@ -71,6 +79,9 @@ func (p *Producer) MaxRecordBytes() int64 { return p.maxBytes }
 // connections. Publish fails with reason Closed afterwards.
 func (p *Producer) Close() error {
 	err := p.writer.Close()
+	if m, ok := p.mechanism.(*oauthBearer); ok {
+		m.tokens.stop()
+	}
 	p.transport.CloseIdleConnections()
 	return err
 }
