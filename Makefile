@@ -9,25 +9,32 @@ BUILD := build
 
 SO      := $(BUILD)/kafka-upstream.so
 EXTPROC := $(BUILD)/extproc
+DYNMOD  := $(BUILD)/libkafka_upstream.so
 GO_SRC  := $(shell find . -name '*.go' -not -path './build/*' 2>/dev/null) go.mod go.sum
+
+# make run's adapter: dynmod (the dynamic module in a stock Envoy, default)
+# or extproc (the ext_proc server beside a stock Envoy).
+ADAPTER ?= dynmod
 
 # Tests that need a broker get it from e2e/kafka.sh through these.
 export KAFKA_PORT            ?= 19092
 export KAFKA_CONTROLLER_PORT ?= 19093
 
-.PHONY: help build proto test unit abi-check integration e2e run bench clean
+.PHONY: help build proto test unit abi-check dynmod-check integration e2e run bench clean
 
 help:
-	@echo "make build        the Envoy golang filter (.so) and the ext_proc server"
-	@echo "make run          Kafka + ext_proc server + stock Envoy on 127.0.0.1:10000 (Ctrl-C stops all)"
+	@echo "make build        the golang filter (.so), the ext_proc server and the dynamic module"
+	@echo "make run          Kafka + stock Envoy with the dynamic module on 127.0.0.1:10000 (Ctrl-C stops all);"
+	@echo "                  make run ADAPTER=extproc: the ext_proc server beside Envoy instead"
 	@echo "make test         everything below, starting and stopping Kafka and Envoy itself"
 	@echo "make unit         go vet and unit tests (-race), no servers"
 	@echo "make abi-check    the .so against the pinned SDK's api.h, loaded by a C host"
+	@echo "make dynmod-check the dynamic module's hooks and callbacks against the pinned Envoy binary"
 	@echo "make integration  the filter against a real Kafka broker"
-	@echo "make e2e          HTTP through a real stock Envoy + ext_proc + Kafka"
+	@echo "make e2e          HTTP through a real stock Envoy + Kafka, with ext_proc and with the dynamic module"
 	@echo "make proto        regenerate config/kafkaupstream.pb.go"
 
-build: $(SO) $(EXTPROC)
+build: $(SO) $(EXTPROC) $(DYNMOD)
 
 # The .so Envoy's golang filter loads. cgo is required by the SDK.
 $(SO): $(GO_SRC)
@@ -37,13 +44,19 @@ $(SO): $(GO_SRC)
 $(EXTPROC): $(GO_SRC)
 	CGO_ENABLED=0 $(GO) build -o $@ ./envoy/extproc
 
+# The dynamic module Envoy loads as lib<name>.so from
+# ENVOY_DYNAMIC_MODULES_SEARCH_PATH (envoy.filters.http.dynamic_modules).
+$(DYNMOD): $(GO_SRC) dynmod/envoy_abi.h dynmod/pin.c
+	CGO_ENABLED=1 $(GO) build -buildmode=c-shared -o $@ ./envoy/dynmod
+	@rm -f $(BUILD)/libkafka_upstream.h
+
 proto:
 	e2e/tools.sh
 	PATH="$$($(GO) env GOPATH)/bin:$$PATH" protoc -I config \
 	  --go_out=. --go_opt=module=github.com/kafka-upstream/envoy-kafka-upstream \
 	  config/kafkaupstream.proto
 
-test: unit abi-check integration e2e
+test: unit abi-check dynmod-check integration e2e
 
 unit:
 	$(GO) vet ./...
@@ -52,15 +65,21 @@ unit:
 abi-check: $(SO)
 	e2e/abi-check.sh $(SO) kafka-upstream envoy.yaml e2e/testdata/bad-plugin-config.yaml
 
+# Envoy only warns when a module's ABI version differs: compare names.
+dynmod-check: $(DYNMOD)
+	e2e/dynmod-check.sh $(DYNMOD)
+
 # Starts a broker for the run and stops it afterwards, even on failure.
 integration:
 	e2e/with-kafka.sh $(GO) test -race -count=1 -tags integration ./e2e/integration/...
 
-e2e: $(EXTPROC)
-	e2e/with-kafka.sh $(GO) test -count=1 -tags e2e -timeout 15m ./e2e/envoy/...
+# The same suite against each adapter that runs in a real Envoy here.
+e2e: $(EXTPROC) $(DYNMOD)
+	E2E_ADAPTER=extproc e2e/with-kafka.sh $(GO) test -count=1 -tags e2e -timeout 15m ./e2e/envoy/...
+	E2E_ADAPTER=dynmod e2e/with-kafka.sh $(GO) test -count=1 -tags e2e -timeout 15m ./e2e/envoy/...
 
-run: $(EXTPROC)
-	e2e/run.sh
+run: $(EXTPROC) $(DYNMOD)
+	ADAPTER=$(ADAPTER) e2e/run.sh
 
 clean:
 	rm -rf $(BUILD)

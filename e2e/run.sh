@@ -3,8 +3,12 @@
 #
 #   Kafka 4.4.0 (KRaft)      127.0.0.1:9092   topics events, orders, audit,
 #                                             raw-events, cloudevents
-#   ext_proc server          127.0.0.1:50051  config e2e/extproc.yaml
-#   stock Envoy 1.40.0       127.0.0.1:10000  config e2e/envoy-extproc.yaml (admin :9901)
+#   ADAPTER=dynmod (default): stock Envoy 1.40.0 on 127.0.0.1:10000 (admin
+#     :9901) loading build/libkafka_upstream.so, config e2e/envoy-dynmod.yaml
+#   ADAPTER=extproc: the ext_proc server on 127.0.0.1:50051 with
+#     e2e/extproc.yaml, and Envoy with e2e/envoy-extproc.yaml
+#
+# Both serve the same routes and topics with the same configs.
 #
 # The broker does not create topics on demand (auto.create.topics.enable=false,
 # as on production clusters): this script creates them, 3 partitions each, and
@@ -22,12 +26,18 @@ export KAFKA_PORT=9092 KAFKA_CONTROLLER_PORT=9093 KAFKA_AUTO_CREATE_TOPICS=false
 topics=(events orders audit raw-events cloudevents)
 logs="$(mktemp -d /tmp/kafka-upstream-run.XXXXXX)"
 
-[[ -x build/extproc ]] || { echo "run.sh: build/extproc is missing: run \`make run\`, which builds it" >&2; exit 1; }
+adapter="${ADAPTER:-dynmod}"
+case "$adapter" in
+  dynmod) need=build/libkafka_upstream.so ports=(9092 9093 10000 9901) ;;
+  extproc) need=build/extproc ports=(9092 9093 50051 10000 9901) ;;
+  *) echo "run.sh: ADAPTER must be dynmod or extproc, not $adapter" >&2; exit 2 ;;
+esac
+[[ -e $need ]] || { echo "run.sh: $need is missing: run \`make run\`, which builds it" >&2; exit 1; }
 envoy="$(e2e/envoy.sh path)"
 
 # Everything here is this run's own: refuse to start next to another one
 # (or anything else on these ports) rather than stop what it runs.
-for port in 9092 9093 50051 10000 9901; do
+for port in "${ports[@]}"; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     echo "run.sh: 127.0.0.1:$port is in use (another \`make run\`?); stop it first" >&2
     exit 1
@@ -39,7 +49,7 @@ cleanup() {
   trap "" INT TERM  # cleanup must finish: make forwards a second signal
   trap - EXIT
   echo
-  echo "run.sh: stopping Envoy, the ext_proc server and Kafka"
+  echo "run.sh: stopping Envoy${pids[1]:+, the ext_proc server} and Kafka"
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   e2e/kafka.sh stop >/dev/null 2>&1 || true
@@ -61,14 +71,20 @@ done
 
 # In sessions of their own, so that Ctrl-C reaches this script only, which
 # stops them in order; a child that exits by itself is then a real failure.
-setsid build/extproc -config e2e/extproc.yaml -addr 127.0.0.1:50051 >"$logs/extproc.log" 2>&1 &
-pids+=($!)
-setsid "$envoy" -c e2e/envoy-extproc.yaml --disable-hot-restart --log-level warn >"$logs/envoy.log" 2>&1 &
-pids+=($!)
+if [[ $adapter == extproc ]]; then
+  setsid build/extproc -config e2e/extproc.yaml -addr 127.0.0.1:50051 >"$logs/extproc.log" 2>&1 &
+  pids+=($!)
+  setsid "$envoy" -c e2e/envoy-extproc.yaml --disable-hot-restart --log-level warn >"$logs/envoy.log" 2>&1 &
+  pids+=($!)
+else
+  ENVOY_DYNAMIC_MODULES_SEARCH_PATH="$root/build" \
+    setsid "$envoy" -c e2e/envoy-dynmod.yaml --disable-hot-restart --log-level warn >"$logs/envoy.log" 2>&1 &
+  pids+=($!)
+fi
 
-# Ready when the server listens and Envoy's admin says so.
+# Ready when Envoy's admin says so (and the ext_proc server listens).
 for i in $(seq 1 150); do
-  if (exec 3<>/dev/tcp/127.0.0.1/50051) 2>/dev/null &&
+  if { [[ $adapter == dynmod ]] || (exec 3<>/dev/tcp/127.0.0.1/50051) 2>/dev/null; } &&
     curl -fsS -o /dev/null http://127.0.0.1:9901/ready 2>/dev/null; then
     break
   fi
@@ -117,10 +133,14 @@ cloudevents; 3 partitions each). Try, in another terminal:
     e2e/kafka.sh consume-partitions events 1
 
 MSG
-cat <<MSG
-  Logs: $logs/envoy.log (access log), $logs/extproc.log
-  Ctrl-C stops everything.
-MSG
+if [[ $adapter == extproc ]]; then
+  echo "  Adapter: the ext_proc server (127.0.0.1:50051) beside Envoy."
+  echo "  Logs: $logs/envoy.log (access log), $logs/extproc.log"
+else
+  echo "  Adapter: the dynamic module, in Envoy's process (make run ADAPTER=extproc for ext_proc)."
+  echo "  Logs: $logs/envoy.log (access log and the module's log)"
+fi
+echo "  Ctrl-C stops everything."
 
 # Until Ctrl-C, or until one of them dies.
 wait -n "${pids[@]}" || true
