@@ -25,6 +25,23 @@
 #   KAFKA_VERSION (default: <kafka.version> in e2e/kafka/pom.xml)
 #   KAFKA_CACHE_DIR ($HOME/.cache/kafka-upstream)  KAFKA_HEAP_OPTS (-Xms256m -Xmx512m)
 #   KAFKA_START_TIMEOUT (90 seconds)  JAVA (java)
+#   KAFKA_SECURE_DIR (unset: PLAINTEXT only) a directory for the TLS/OAuth test
+#     material; when set, start runs `go run ./e2e/securetest/cmd/gen DIR` (which
+#     writes the CA, certificates and JWKS if missing or expiring within a day)
+#     and adds secured listeners on 127.0.0.1 next to PLAINTEXT ($KAFKA_PORT) and
+#     CONTROLLER (usually $KAFKA_PORT+1); inter-broker and controller traffic stay
+#     PLAINTEXT, and no authorizer is configured (any authenticated client may
+#     do anything):
+#       PORT+2 SSL       TLS (broker cert from DIR/ca.crt's CA, IP SAN 127.0.0.1)
+#       PORT+3 SASL_SSL  TLS + SASL PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (alice/alice-secret)
+#       PORT+4 MTLS      TLS, client certificate required
+#       PORT+5 OAUTH     TLS + SASL OAUTHBEARER (JWT: DIR/jwks.json, aud kafka,
+#                        iss kafka-upstream-test-idp)
+#       PORT+6 EXPIRED   TLS with a broker certificate that expired in 2024
+#       PORT+7 TLS12     TLS, TLSv1.2 only
+#     `env` then also prints KAFKA_SECURE_DIR and KAFKA_{SSL,SASL_SSL,MTLS,OAUTH,
+#     EXPIRED,TLS12}_BOOTSTRAP. The helper commands (create-topic, produce, ...)
+#     always use PLAINTEXT.
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -45,6 +62,24 @@ JAVA="${JAVA:-java}"
 VERSION="${KAFKA_VERSION:-$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$POM")}"
 KAFKA_HOME="${KAFKA_CACHE_DIR:-$HOME/.cache/kafka-upstream}/kafka-$VERSION"
 LIBS="$KAFKA_HOME/libs"
+
+# Secured listeners (see the header): off unless KAFKA_SECURE_DIR is set.
+SECURE_DIR="${KAFKA_SECURE_DIR:-}"
+if [[ -n "$SECURE_DIR" ]]; then
+  [[ "$SECURE_DIR" == /* ]] || SECURE_DIR="$PWD/$SECURE_DIR"
+  SECURE_DIR="${SECURE_DIR%/}"
+fi
+# Listener name, port offset from KAFKA_PORT, env variable, one per line.
+SECURE_LISTENERS="SSL 2 KAFKA_SSL_BOOTSTRAP
+SASL_SSL 3 KAFKA_SASL_SSL_BOOTSTRAP
+MTLS 4 KAFKA_MTLS_BOOTSTRAP
+OAUTH 5 KAFKA_OAUTH_BOOTSTRAP
+EXPIRED 6 KAFKA_EXPIRED_BOOTSTRAP
+TLS12 7 KAFKA_TLS12_BOOTSTRAP"
+SASL_USER=alice
+SASL_PASSWORD=alice-secret
+OAUTH_AUDIENCE=kafka
+OAUTH_ISSUER=kafka-upstream-test-idp
 
 PID_FILE="$STATE_DIR/kafka.pid"
 LOG_FILE="$STATE_DIR/server.log"
@@ -87,6 +122,48 @@ running_pid() {
 
 # Port the running broker's config listens on (STATE_DIR may be shared by mistake).
 configured_port() { sed -n 's|^listeners=PLAINTEXT://[^:]*:\([0-9]*\),.*|\1|p' "$CONFIG" 2>/dev/null; }
+
+# The ports start binds: PLAINTEXT, CONTROLLER and, when secured, the six others.
+all_ports() {
+  local name off var
+  echo "$PORT" "$CONTROLLER_PORT"
+  if [[ -n "$SECURE_DIR" ]]; then
+    while read -r name off var; do echo $((PORT + off)); done <<<"$SECURE_LISTENERS"
+  fi
+}
+
+# Outgoing connections take their source ports from ip_local_port_range; one
+# of them on a listener's port makes the bind fail ("Address already in use"),
+# and port_open cannot see it beforehand.
+warn_ephemeral_ports() {
+  local lo hi p
+  read -r lo hi </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || return 0
+  for p in $(all_ports); do
+    if ((p >= lo && p <= hi)); then
+      log "warning: port $p is in the ephemeral range $lo-$hi: an outgoing connection may hold it and make the bind fail; ports below $lo are safer"
+      return 0
+    fi
+  done
+}
+
+# Makes SECURE_DIR hold the test CA, certificates and JWKS. The generator is
+# idempotent (about 0.2 s when nothing is to be done, once it is compiled) and
+# renews material that expires within a day.
+secure_material() {
+  local f missing=()
+  # The path ends up in a file:// URL and in Java properties: keep it plain.
+  [[ "$SECURE_DIR" =~ ^[A-Za-z0-9._/+-]+$ ]] ||
+    die "KAFKA_SECURE_DIR must be a path of letters, digits and ._/+- only, not '$SECURE_DIR'"
+  if command -v go >/dev/null; then
+    (cd "$SCRIPT_DIR/.." && go run ./e2e/securetest/cmd/gen "$SECURE_DIR") ||
+      die "could not generate the TLS/OAuth test material in $SECURE_DIR (go run ./e2e/securetest/cmd/gen)"
+  fi
+  for f in VERSION ca.crt broker.pem expired.pem jwks.json; do
+    [[ -s "$SECURE_DIR/$f" ]] || missing+=("$f")
+  done
+  ((${#missing[@]} == 0)) ||
+    die "$SECURE_DIR lacks ${missing[*]} and go is not installed to run ./e2e/securetest/cmd/gen"
+}
 
 check_java() {
   command -v "$JAVA" >/dev/null || die "java not found (Kafka $VERSION needs Java 17+)"
@@ -180,9 +257,9 @@ node.id=1
 controller.quorum.voters=1@$HOST:$CONTROLLER_PORT
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listeners=PLAINTEXT://$HOST:$PORT,CONTROLLER://$HOST:$CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://$HOST:$PORT,CONTROLLER://$HOST:$CONTROLLER_PORT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listeners=PLAINTEXT://$HOST:$PORT,CONTROLLER://$HOST:$CONTROLLER_PORT$(secure_list listeners)
+advertised.listeners=PLAINTEXT://$HOST:$PORT,CONTROLLER://$HOST:$CONTROLLER_PORT$(secure_list listeners)
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT$(secure_list map)
 log.dirs=$STATE_DIR/data
 num.partitions=$NUM_PARTITIONS
 # Off unless KAFKA_AUTO_CREATE_TOPICS=true: topics come from create-topic.
@@ -200,6 +277,7 @@ share.coordinator.state.topic.num.partitions=1
 # Consumers in tests should not wait 3 s for a rebalance.
 group.initial.rebalance.delay.ms=0
 EOF
+  [[ -z "$SECURE_DIR" ]] || write_secure_config
   cat >"$STATE_DIR/log4j2.properties" <<'EOF'
 # Broker logs go to stdout, which kafka.sh redirects to server.log in the state dir.
 status = error
@@ -214,6 +292,66 @@ logger.request.name = kafka.request.logger
 logger.request.level = warn
 logger.state.name = state.change.logger
 logger.state.level = warn
+EOF
+}
+
+# ",NAME://HOST:PORT..." (listeners) or ",NAME:PROTOCOL..." (map) for the
+# secured listeners; nothing without KAFKA_SECURE_DIR.
+secure_list() {
+  local name off var out=""
+  [[ -n "$SECURE_DIR" ]] || return 0
+  while read -r name off var; do
+    case "$1" in
+      listeners) out+=",$name://$HOST:$((PORT + off))" ;;
+      map)
+        case "$name" in
+          SASL_SSL | OAUTH) out+=",$name:SASL_SSL" ;;
+          *) out+=",$name:SSL" ;;
+        esac
+        ;;
+    esac
+  done <<<"$SECURE_LISTENERS"
+  printf '%s' "$out"
+}
+
+jwks_url() { printf 'file://%s/jwks.json' "$SECURE_DIR"; }
+
+# Kafka 4.4.0 properties for the secured listeners (checked against a real
+# broker; see docs/development-kafka.md). PEM key stores need no passwords:
+# broker.pem is an unencrypted PKCS#8 key followed by the certificate chain.
+write_secure_config() {
+  cat >>"$CONFIG" <<EOF
+
+# --- Secured listeners (KAFKA_SECURE_DIR=$SECURE_DIR) ---
+# TLS for every SSL and SASL_SSL listener.
+ssl.keystore.type=PEM
+ssl.keystore.location=$SECURE_DIR/broker.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$SECURE_DIR/ca.crt
+ssl.client.auth=none
+# MTLS: a client certificate signed by ca.crt is required.
+listener.name.mtls.ssl.client.auth=required
+# EXPIRED: same key, CA and SANs, but valid 2024-01-01..2024-02-01 only.
+listener.name.expired.ssl.keystore.type=PEM
+listener.name.expired.ssl.keystore.location=$SECURE_DIR/expired.pem
+# TLS12: TLS 1.2 and nothing else.
+listener.name.tls12.ssl.enabled.protocols=TLSv1.2
+# SASL_SSL: PLAIN users from the JAAS line; SCRAM users from the credentials
+# that 'storage format --add-scram' wrote into the cluster metadata.
+listener.name.sasl_ssl.sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$SASL_USER="$SASL_PASSWORD";
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+# OAUTH: OAUTHBEARER with RS256 JWTs checked against a JWKS file. The URL
+# must also be allowed by the JVM system property
+# org.apache.kafka.sasl.oauthbearer.allowed.urls, or the broker refuses to start.
+listener.name.oauth.sasl.enabled.mechanisms=OAUTHBEARER
+listener.name.oauth.oauthbearer.sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;
+listener.name.oauth.oauthbearer.sasl.server.callback.handler.class=org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler
+sasl.oauthbearer.jwks.endpoint.url=$(jwks_url)
+sasl.oauthbearer.expected.audience=$OAUTH_AUDIENCE
+sasl.oauthbearer.expected.issuer=$OAUTH_ISSUER
+# No authorizer: any authenticated principal may create, write and read.
 EOF
 }
 
@@ -236,10 +374,18 @@ log_tail() {
 # Ready = process alive, port open, startup logged, and a real metadata round trip.
 # Returns non-zero (after printing why and the log tail) so the caller can clean up.
 wait_ready() {
-  local pid="$1" deadline=$((SECONDS + START_TIMEOUT)) left
+  local pid="$1" deadline=$((SECONDS + START_TIMEOUT)) left p bind
   until port_open "$PORT" && grep -q 'Kafka Server started' "$LOG_FILE" 2>/dev/null; do
     if ! kill -0 "$pid" 2>/dev/null; then
       log_tail
+      # e.g. "Socket server failed to bind to 127.0.0.1:9096: Address already in use."
+      bind="$(grep -o 'failed to bind to [^ ]*: Address already in use' "$LOG_FILE" 2>/dev/null | head -n1)"
+      if [[ -n "$bind" ]]; then
+        p="${bind#failed to bind to }"
+        p="${p%%: *}"
+        log "error: broker (pid $pid) exited: port $p is already in use (Address already in use) by another process or an outgoing connection; choose another KAFKA_PORT (ports below 32768 stay clear of outgoing connections' ephemeral ports)"
+        return 1
+      fi
       log "error: broker (pid $pid) exited during startup"
       return 1
     fi
@@ -250,6 +396,21 @@ wait_ready() {
     fi
     sleep 0.5
   done
+  # The secured listeners bind with the others; a TCP accept on each is enough
+  # here (the TLS and SASL set-up is what the tests check).
+  if [[ -n "$SECURE_DIR" ]]; then
+    for p in $(all_ports); do
+      [[ "$p" == "$CONTROLLER_PORT" ]] && continue
+      until port_open "$p"; do
+        if ! kill -0 "$pid" 2>/dev/null || ((SECONDS >= deadline)); then
+          log_tail
+          log "error: secured listener $HOST:$p does not accept connections"
+          return 1
+        fi
+        sleep 0.2
+      done
+    done
+  fi
   # TopicCommand sends Metadata/ListTopics through the PLAINTEXT listener.
   left=$((deadline - SECONDS))
   ((left < 10)) && left=10
@@ -276,40 +437,60 @@ cmd_start() {
   [[ "$PORT" != "$CONTROLLER_PORT" ]] || die "KAFKA_PORT and KAFKA_CONTROLLER_PORT must differ"
   [[ "$AUTO_CREATE_TOPICS" == true || "$AUTO_CREATE_TOPICS" == false ]] ||
     die "KAFKA_AUTO_CREATE_TOPICS must be true or false, not '$AUTO_CREATE_TOPICS'"
+  if [[ -n "$SECURE_DIR" ]]; then
+    ((PORT + 7 <= 65535)) || die "KAFKA_PORT+7 must be a port number (the secured listeners use KAFKA_PORT+2..+7)"
+    ((CONTROLLER_PORT < PORT + 2 || CONTROLLER_PORT > PORT + 7)) ||
+      die "KAFKA_CONTROLLER_PORT $CONTROLLER_PORT collides with the secured listeners on KAFKA_PORT+2..+7 ($((PORT + 2))-$((PORT + 7)))"
+  fi
 
   if pid="$(running_pid)"; then
     p="$(configured_port)"
     [[ "$p" == "$PORT" ]] || die "$STATE_DIR is used by a broker on port $p (pid $pid)"
+    if [[ -n "$SECURE_DIR" ]] && ! grep -qxF "ssl.truststore.location=$SECURE_DIR/ca.crt" "$CONFIG"; then
+      die "the broker on $HOST:$PORT (pid $pid) was not started with KAFKA_SECURE_DIR=$SECURE_DIR (no secured listeners, or material elsewhere); stop it first ($0 stop)"
+    fi
     # A start that was interrupted may have left it booting: report once it serves.
     wait_ready "$pid" || die "broker (pid $pid) is running but not serving; try: $0 stop"
     log "already running: Kafka $VERSION on $HOST:$PORT (pid $pid)"
     return 0
   fi
-  for p in "$PORT" "$CONTROLLER_PORT"; do
+  for p in $(all_ports); do
     if port_open "$p"; then
-      die "port $HOST:$p is in use by another process (not a broker started by kafka.sh in $STATE_DIR); choose KAFKA_PORT/KAFKA_CONTROLLER_PORT"
+      die "port $HOST:$p is in use by another process (not a broker started by kafka.sh in $STATE_DIR); choose KAFKA_PORT/KAFKA_CONTROLLER_PORT${SECURE_DIR:+ (the secured listeners use KAFKA_PORT+2..+7)}"
     fi
   done
+  warn_ephemeral_ports
 
   check_java
+  [[ -z "$SECURE_DIR" ]] || secure_material
   fetch
   wipe_state_dir
   mkdir -p "$STATE_DIR/data"
   touch "$MARKER"
   write_config
 
-  # Format KRaft storage (meta.properties + bootstrap checkpoint) for a fresh cluster.
-  if ! run_tool kafka.tools.StorageTool format -t "$(cluster_id)" -c "$CONFIG" \
+  # Format KRaft storage (meta.properties + bootstrap checkpoint) for a fresh
+  # cluster; with secured listeners it also stores the SCRAM credentials
+  # (format.log then shows their salts and keys, never the password).
+  local scram=()
+  if [[ -n "$SECURE_DIR" ]]; then
+    scram=(--add-scram "SCRAM-SHA-256=[name=$SASL_USER,password=$SASL_PASSWORD]"
+      --add-scram "SCRAM-SHA-512=[name=$SASL_USER,password=$SASL_PASSWORD]")
+  fi
+  if ! run_tool kafka.tools.StorageTool format -t "$(cluster_id)" -c "$CONFIG" "${scram[@]}" \
       >"$STATE_DIR/format.log" 2>&1; then
     cat "$STATE_DIR/format.log" >&2
     die "kafka-storage format failed"
   fi
 
   read -ra heap <<<"$HEAP_OPTS"
+  local jvm_extra=()
+  # Without it Kafka 4.x refuses the JWKS URL ("cannot be accessed due to restrictions").
+  [[ -z "$SECURE_DIR" ]] || jvm_extra=(-Dorg.apache.kafka.sasl.oauthbearer.allowed.urls="$(jwks_url)")
   # setsid: a Ctrl-C in the caller's terminal must not kill the detached broker.
   # 9>&-: the broker must not inherit the start/stop lock, or it would hold it forever.
   setsid "$JAVA" "${heap[@]}" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
-    -Dlog4j2.configurationFile="$STATE_DIR/log4j2.properties" \
+    "${jvm_extra[@]}" -Dlog4j2.configurationFile="$STATE_DIR/log4j2.properties" \
     -cp "$LIBS/*" kafka.Kafka "$CONFIG" </dev/null >"$LOG_FILE" 2>&1 9>&- &
   pid=$!
   echo "$pid" >"$PID_FILE"
@@ -319,7 +500,7 @@ cmd_start() {
     kill -KILL "$pid" 2>/dev/null || true
     die "start failed; state and log kept in $STATE_DIR"
   fi
-  log "started Kafka $VERSION on $HOST:$PORT (pid $pid, $((SECONDS - t0))s, log $LOG_FILE)"
+  log "started Kafka $VERSION on $HOST:$PORT${SECURE_DIR:+ with secured listeners on $((PORT + 2))-$((PORT + 7)) (material $SECURE_DIR)} (pid $pid, $((SECONDS - t0))s, log $LOG_FILE)"
 }
 
 cmd_stop() {
@@ -476,6 +657,17 @@ cmd_consume_partitions() {
   ((got >= n)) || die "consume-partitions: got $got of $n records from $topic within ${timeout_ms}ms"
 }
 
+# KEY=VALUE lines, for `export` or eval; the values contain no spaces.
+cmd_env() {
+  local name off var
+  echo "KAFKA_BOOTSTRAP=$HOST:$PORT"
+  [[ -n "$SECURE_DIR" ]] || return 0
+  echo "KAFKA_SECURE_DIR=$SECURE_DIR"
+  while read -r name off var; do
+    echo "$var=$HOST:$((PORT + off))"
+  done <<<"$SECURE_LISTENERS"
+}
+
 main() {
   local cmd="${1:-}"
   [[ $# -gt 0 ]] && shift
@@ -489,7 +681,7 @@ main() {
       cmd_stop
       ;;
     status) cmd_status ;;
-    env) echo "KAFKA_BOOTSTRAP=$HOST:$PORT" ;;
+    env) cmd_env ;;
     create-topic) cmd_create_topic "$@" ;;
     produce) cmd_produce "$@" ;;
     produce-keyed) cmd_produce_keyed "$@" ;;
