@@ -54,7 +54,7 @@ func CheckInheriting(cfg *Config, prefix string) error {
 	}
 	merged := Overlay(stand, cfg)
 	merged.Base = ""
-	if _, err := resolve(merged, prefix); err != nil {
+	if _, err := resolveOnly(merged, prefix); err != nil {
 		errs = append(errs, err.Error())
 	}
 	if len(errs) > 0 {

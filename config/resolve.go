@@ -18,9 +18,22 @@ func Resolve(cfg *Config) (*Settings, error) {
 	return resolve(cfg, "")
 }
 
-// resolve is Resolve with field names prefixed by where cfg sits in a
-// larger message ("configs.audit.").
+// resolve is resolveOnly, then the claims a loaded config makes on the
+// process (its compression level).
 func resolve(cfg *Config, prefix string) (*Settings, error) {
+	s, err := resolveOnly(cfg, prefix)
+	if err != nil {
+		return nil, err
+	}
+	if err := claimCodecLevel(s.Producer.Compression, s.Producer.CompressionLevel, prefix); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// resolveOnly is Resolve with field names prefixed by where cfg sits in a
+// larger message ("configs.audit."), claiming nothing.
+func resolveOnly(cfg *Config, prefix string) (*Settings, error) {
 	p := &problems{prefix: prefix}
 	// Section by section, in a fixed order, so that the same config always
 	// gives the same text.

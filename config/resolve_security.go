@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"math"
 	"net/url"
 	"os"
 	"sync"
@@ -40,6 +41,18 @@ const (
 	SASLScramSHA512 = "SCRAM-SHA-512"
 	SASLOAuthBearer = "OAUTHBEARER"
 )
+
+// Format prints the SASL settings without secrets, whatever the verb: fmt
+// would print the fields of a struct it has a wrong verb for one by one,
+// past Secret's String.
+func (s SASL) Format(f fmt.State, verb rune) {
+	fmt.Fprintf(f, "{Mechanism:%s Username:%s Password:[redacted] OAuth:%v}", s.Mechanism, s.Username, s.OAuth)
+}
+
+// Format prints the OAuth settings without the client secret.
+func (o OAuth) Format(f fmt.State, verb rune) {
+	fmt.Fprintf(f, "{TokenFile:%s TokenURL:%s ClientID:%s ClientSecret:[redacted] Scopes:%v}", o.TokenFile, o.TokenURL, o.ClientID, o.Scopes)
+}
 
 // OAuth is where OAUTHBEARER tokens come from: a file, or the OAuth 2.0
 // client-credentials grant.
@@ -149,8 +162,11 @@ func resolveOAuth(o *OAuthBearer, p *problems) *OAuth {
 		if _, err := os.Stat(out.TokenFile); err != nil {
 			p.add("sasl.oauthbearer.token_file", "%v", err)
 		}
-		if out.ClientID != "" || out.ClientSecret.IsSet() {
+		if out.ClientID != "" {
 			p.add("sasl.oauthbearer.client_id", "belongs to the client-credentials grant (token_endpoint_url), not to token_file")
+		}
+		if out.ClientSecret.IsSet() {
+			p.add("sasl.oauthbearer.client_secret", "belongs to the client-credentials grant (token_endpoint_url), not to token_file")
 		}
 	case out.TokenURL != "":
 		u, err := url.Parse(out.TokenURL)
@@ -202,17 +218,46 @@ func resolveCompression(cfg *Config, p *problems) (string, *int) {
 			"gzip": "1-9, -2 Huffman only, -3 stateless", "zstd": "1-22", "snappy": "0 default, 1 faster, 2 better, 3 best"}[codec])
 		return codec, nil
 	}
+	return codec, &level
+}
+
+// claimCodecLevel records the level a loaded config runs its codec at
+// (nil: the codec's default), refusing one that differs from the level
+// already in use: kafka-go keeps one per codec and process. Only configs
+// that resolved claim, and a claim lasts as long as the process.
+func claimCodecLevel(codec string, level *int, prefix string) error {
+	if codec == "none" || codec == "lz4" {
+		return nil
+	}
+	want := defaultLevel
+	if level != nil {
+		want = *level
+	}
 	codecLevels.Lock()
 	defer codecLevels.Unlock()
-	if prev, taken := codecLevels.level[codec]; taken && prev != level {
-		p.add("compression_level", "%s already runs at level %d in this process, and kafka-go keeps one level per codec and process; use %d, or restart with the new level everywhere", codec, prev, prev)
-		return codec, nil
+	if prev, taken := codecLevels.level[codec]; taken && prev != want {
+		use := fmt.Sprintf("use %d", prev)
+		if prev == defaultLevel {
+			use = "leave compression_level out"
+		}
+		return fmt.Errorf("%scompression_level: %s already runs at %s in this process, and kafka-go keeps one level per codec and process; %s, or restart with the new level everywhere",
+			prefix, codec, levelText(prev), use)
 	}
 	if codecLevels.level == nil {
 		codecLevels.level = map[string]int{}
 	}
-	codecLevels.level[codec] = level
-	return codec, &level
+	codecLevels.level[codec] = want
+	return nil
+}
+
+// defaultLevel stands for "the codec's own level" in codecLevels.
+const defaultLevel = math.MinInt
+
+func levelText(level int) string {
+	if level == defaultLevel {
+		return "its default level"
+	}
+	return fmt.Sprintf("level %d", level)
 }
 
 // Describe names a cluster for logs without any secret.

@@ -11,11 +11,7 @@ import (
 // resolveJSON decodes and resolves js, failing the test on an error.
 func resolveJSON(t *testing.T, js string) *Settings {
 	t.Helper()
-	cfg, err := FromJSON([]byte(js))
-	if err != nil {
-		t.Fatalf("FromJSON: %v", err)
-	}
-	s, err := Resolve(cfg)
+	s, err := Resolve(mustJSON(t, js))
 	if err != nil {
 		t.Fatalf("Resolve: %v", err)
 	}

@@ -413,9 +413,11 @@ func TestCompressionLevelIsOnePerCodecAndProcess(t *testing.T) {
 	if err := level("zstd", 3); err == nil || !strings.Contains(err.Error(), "zstd already runs at level 19") {
 		t.Errorf("zstd at another level: %v", err)
 	}
-	// A codec used without a level does not disturb the one with a level.
-	if _, err := resolveWith(`"compression":"gzip"`); err != nil {
-		t.Errorf("gzip without a level: %v", err)
+	// A codec used without a level would run at the level in use, not at
+	// its default: refused too.
+	const wantDefault = "compression_level: gzip already runs at level 5 in this process, and kafka-go keeps one level per codec and process; use 5, or restart with the new level everywhere"
+	if _, err := resolveWith(`"compression":"gzip"`); err == nil || err.Error() != wantDefault {
+		t.Errorf("gzip without a level\n got %v\nwant %s", err, wantDefault)
 	}
 
 	// The ext_proc server's named configs share the process too.
@@ -734,7 +736,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := fmt.Sprint(s.Cluster.SASL), "&{PLAIN alice [redacted] <nil>}"; got != want {
+	if got, want := fmt.Sprint(s.Cluster.SASL), "{Mechanism:PLAIN Username:alice Password:[redacted] OAuth:<nil>}"; got != want {
 		t.Errorf("fmt.Sprint(SASL) = %q, want %q", got, want)
 	}
 	if got, want := fmt.Sprintf("%#v", s.Cluster.SASL.Password), "config.Secret{[redacted]}"; got != want {

@@ -53,7 +53,9 @@ const (
 // secret.
 type AuthError struct {
 	Cause string
-	Err   error
+	// TLS: the credential is the TLS client certificate.
+	TLS bool
+	Err error
 }
 
 func (e *AuthError) Error() string { return e.Cause + ": " + e.Err.Error() }
@@ -118,6 +120,8 @@ func securityReason(err error) Reason {
 	var recordErr tls.RecordHeaderError
 	var opErr *net.OpError
 	switch {
+	case errors.As(err, &authErr) && authErr.TLS:
+		return TLSFailed
 	case errors.As(err, &authErr):
 		return AuthFailed
 	case errors.As(err, &kerr) && (kerr == kafka.SASLAuthenticationFailed || kerr == kafka.UnsupportedSASLMechanism || kerr == kafka.IllegalSASLState):

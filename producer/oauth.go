@@ -112,12 +112,14 @@ func (s *tokenSource) fetch(ctx context.Context) (string, time.Duration, error) 
 	if err != nil {
 		return "", 0, err
 	}
-	form := url.Values{"grant_type": {"client_credentials"}}
-	if len(s.cfg.Scopes) > 0 {
-		form.Set("scope", strings.Join(s.cfg.Scopes, " "))
-	}
+	form := url.Values{}
 	for k, v := range s.cfg.Params {
 		form.Set(k, v)
+	}
+	// Last: the grant is this source's to say, not a parameter's.
+	form.Set("grant_type", "client_credentials")
+	if len(s.cfg.Scopes) > 0 {
+		form.Set("scope", strings.Join(s.cfg.Scopes, " "))
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.cfg.TokenURL, strings.NewReader(form.Encode()))
 	if err != nil {
@@ -137,15 +139,15 @@ func (s *tokenSource) fetch(ctx context.Context) (string, time.Duration, error) 
 		return "", 0, err
 	}
 	var answer struct {
-		AccessToken string          `json:"access_token"`
-		ExpiresIn   json.Number     `json:"expires_in"`
-		Error       string          `json:"error"`
-		Description string          `json:"error_description"`
+		AccessToken string      `json:"access_token"`
+		ExpiresIn   json.Number `json:"expires_in"`
+		Error       string      `json:"error"`
+		Description string      `json:"error_description"`
 	}
 	if resp.StatusCode != http.StatusOK {
 		_ = json.Unmarshal(body, &answer)
 		if answer.Error != "" {
-			return "", 0, fmt.Errorf("%s answered %d %s %s", s.cfg.TokenURL, resp.StatusCode, answer.Error, answer.Description)
+			return "", 0, fmt.Errorf("%s answered %d %s", s.cfg.TokenURL, resp.StatusCode, strings.TrimSpace(answer.Error+" "+answer.Description))
 		}
 		return "", 0, fmt.Errorf("%s answered %d", s.cfg.TokenURL, resp.StatusCode)
 	}
@@ -178,9 +180,10 @@ func jwtExpiry(token string) time.Time {
 	if json.Unmarshal(payload, &claims) != nil {
 		return time.Time{}
 	}
-	n, err := claims.Exp.Int64()
-	if err != nil {
+	// RFC 7519 NumericDate: seconds, possibly fractional.
+	f, err := claims.Exp.Float64()
+	if err != nil || f <= 0 {
 		return time.Time{}
 	}
-	return time.Unix(n, 0)
+	return time.Unix(0, int64(f*1e9))
 }

@@ -6,13 +6,10 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/segmentio/kafka-go"
-	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafka-upstream/envoy-kafka-upstream/config"
 	"github.com/kafka-upstream/envoy-kafka-upstream/internal/kfaketest"
@@ -35,33 +32,6 @@ func record(v string) []message.Record {
 	return []message.Record{{Topic: topic, Value: []byte(v)}}
 }
 
-// failProduce answers the first n produce requests with errCode for every
-// partition, then lets the cluster handle them; it counts all of them.
-func failProduce(c *kfake.Cluster, n int32, errCode int16) *atomic.Int32 {
-	var seen atomic.Int32
-	c.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
-		c.KeepControl()
-		if seen.Add(1) > n {
-			return nil, nil, false
-		}
-		pr := req.(*kmsg.ProduceRequest)
-		resp := pr.ResponseKind().(*kmsg.ProduceResponse)
-		for _, rt := range pr.Topics {
-			st := kmsg.NewProduceResponseTopic()
-			st.Topic = rt.Topic
-			for _, rp := range rt.Partitions {
-				sp := kmsg.NewProduceResponseTopicPartition()
-				sp.Partition = rp.Partition
-				sp.ErrorCode = errCode
-				st.Partitions = append(st.Partitions, sp)
-			}
-			resp.Topics = append(resp.Topics, st)
-		}
-		return resp, nil, true
-	})
-	return &seen
-}
-
 func reasonOf(t *testing.T, err error) Reason {
 	t.Helper()
 	var perr *Error
@@ -74,7 +44,7 @@ func reasonOf(t *testing.T, err error) Reason {
 func TestPublishRetriesRetriableBrokerErrors(t *testing.T) {
 	c := kfaketest.NewCluster(t, topic)
 	p := newProducer(t, c.ListenAddrs(), 10*time.Second)
-	seen := failProduce(c, 2, int16(kafka.NotLeaderForPartition))
+	seen := kfaketest.FailProduce(c, 2, int16(kafka.NotLeaderForPartition))
 	if err := FirstError(p.Publish(context.Background(), record("v"))); err != nil {
 		t.Fatalf("Publish: %v", err)
 	}
@@ -89,7 +59,7 @@ func TestPublishRetriesRetriableBrokerErrors(t *testing.T) {
 func TestPublishRetriesUntilTheDeadline(t *testing.T) {
 	c := kfaketest.NewCluster(t, topic)
 	p := newProducer(t, c.ListenAddrs(), 10*time.Second)
-	seen := failProduce(c, 1<<30, int16(kafka.NotEnoughReplicas))
+	seen := kfaketest.FailProduce(c, 1<<30, int16(kafka.NotEnoughReplicas))
 	ctx, cancel := context.WithTimeout(context.Background(), 700*time.Millisecond)
 	defer cancel()
 	err := FirstError(p.Publish(ctx, record("v")))
@@ -108,7 +78,7 @@ func TestPublishRetriesUntilTheDeadline(t *testing.T) {
 func TestPublishDoesNotRetryPermanentErrors(t *testing.T) {
 	c := kfaketest.NewCluster(t, topic)
 	p := newProducer(t, c.ListenAddrs(), 10*time.Second)
-	seen := failProduce(c, 1<<30, int16(kafka.TopicAuthorizationFailed))
+	seen := kfaketest.FailProduce(c, 1<<30, int16(kafka.TopicAuthorizationFailed))
 	err := FirstError(p.Publish(context.Background(), record("v")))
 	if r := reasonOf(t, err); r != Unavailable {
 		t.Fatalf("reason %d (%v), want Unavailable", r, err)
@@ -121,7 +91,7 @@ func TestPublishDoesNotRetryPermanentErrors(t *testing.T) {
 func TestPublishBrokerRefusesTooLarge(t *testing.T) {
 	c := kfaketest.NewCluster(t, topic)
 	p := newProducer(t, c.ListenAddrs(), 10*time.Second)
-	seen := failProduce(c, 1<<30, int16(kafka.MessageSizeTooLarge))
+	seen := kfaketest.FailProduce(c, 1<<30, int16(kafka.MessageSizeTooLarge))
 	if r := reasonOf(t, FirstError(p.Publish(context.Background(), record("v")))); r != BrokerTooLarge {
 		t.Fatalf("reason %d, want BrokerTooLarge", r)
 	}

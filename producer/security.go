@@ -58,7 +58,7 @@ func (k *keyPair) get() (*tls.Certificate, error) {
 			// Half-written during a rotation: keep the last good pair.
 			return k.current, nil
 		}
-		return nil, &AuthError{Cause: "loading the client certificate", Err: err}
+		return nil, &AuthError{Cause: "loading the client certificate", TLS: true, Err: err}
 	}
 	k.current, k.stamp = &cert, stamp
 	return k.current, nil

@@ -416,8 +416,8 @@ func TestKeyPairReloadsAndKeepsTheLastGoodPair(t *testing.T) {
 	if !errors.As(err, &authErr) || err.Error() != "loading the client certificate: open "+kp.certFile+": no such file or directory" {
 		t.Errorf("error %v (%T), want an *AuthError naming the file", err, err)
 	}
-	if securityReason(err) != AuthFailed {
-		t.Errorf("securityReason = %d, want AuthFailed", securityReason(err))
+	if securityReason(err) != TLSFailed {
+		t.Errorf("securityReason = %d, want TLSFailed (the credential is the TLS client certificate)", securityReason(err))
 	}
 }
 
