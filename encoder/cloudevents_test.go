@@ -209,16 +209,7 @@ func TestCloudEvents(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := New(config.Message{Format: config.FormatCloudEvents, CloudEvents: tt.opts}, tt.h)
-			enc, err := e.Encode(tt.req)
-			if err != nil {
-				t.Fatalf("Encode: %v", err)
-			}
-			if enc.Value == nil {
-				t.Errorf("nil value: the record would be a tombstone")
-			}
-			if string(enc.Value) != tt.wantValue {
-				t.Errorf("value\n got %q\nwant %q", enc.Value, tt.wantValue)
-			}
+			enc := encodeValue(t, e, tt.req, tt.wantValue)
 			checkHeaders(t, enc.Headers, tt.want)
 			switch {
 			case tt.wantKey == nil && enc.Key != nil:

@@ -23,6 +23,24 @@ func request(method, path, contentType, body string, extra ...string) *message.R
 	return &message.Request{Headers: hs, Body: []byte(body)}
 }
 
+// encodeValue encodes r with e, requiring no error and the value want (a
+// nil value would make the record a tombstone); it returns the encoding for
+// the checks of key and headers.
+func encodeValue(t *testing.T, e *Encoder, r *message.Request, want string) Encoded {
+	t.Helper()
+	enc, err := e.Encode(r)
+	if err != nil {
+		t.Fatalf("Encode: %v", err)
+	}
+	if enc.Value == nil {
+		t.Errorf("nil value: the record would be a tombstone")
+	}
+	if string(enc.Value) != want {
+		t.Errorf("value\n got %q\nwant %q", enc.Value, want)
+	}
+	return enc
+}
+
 func encode(t *testing.T, fwd config.Forward, r *message.Request) string {
 	t.Helper()
 	e := New(config.Message{Format: config.FormatKong, Forward: fwd}, config.Headers{})

@@ -52,16 +52,7 @@ func TestRaw(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := New(config.Message{Format: config.FormatRaw}, tt.h)
-			enc, err := e.Encode(&message.Request{Headers: tt.headers, Body: tt.body})
-			if err != nil {
-				t.Fatalf("Encode: %v", err)
-			}
-			if enc.Value == nil {
-				t.Errorf("nil value: the record would be a tombstone")
-			}
-			if string(enc.Value) != tt.wantValue {
-				t.Errorf("value\n got %q\nwant %q", enc.Value, tt.wantValue)
-			}
+			enc := encodeValue(t, e, &message.Request{Headers: tt.headers, Body: tt.body}, tt.wantValue)
 			if enc.Key != nil {
 				t.Errorf("key %q, want none", enc.Key)
 			}

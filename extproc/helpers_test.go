@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -45,18 +44,6 @@ func sent(topic string, partition int, offset int64) string {
 }
 
 var _ extprocv3.ExternalProcessorServer = (*extproc.Server)(nil)
-
-// ownLines returns the lines the server logged itself, leaving out
-// kafka-go's retry warnings ("WARN kafka: …").
-func ownLines(logs *logtest.Recorder) []string {
-	var out []string
-	for _, line := range logs.Lines() {
-		if !strings.HasPrefix(line, "WARN kafka: ") {
-			out = append(out, line)
-		}
-	}
-	return out
-}
 
 // kafkaConfig is a Config for cluster c as a JSON object, with topic and
 // extra fields.

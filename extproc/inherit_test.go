@@ -37,7 +37,7 @@ func TestCONNECTIsRefusedFromTheHeaders(t *testing.T) {
 	if n := kfaketest.Records(t, c, topic) + kfaketest.Records(t, c, auditTopic); n != 0 {
 		t.Errorf("%d records published, want none", n)
 	}
-	if l := ownLines(e.logs); len(l) != 0 {
+	if l := e.logs.OwnLines(); len(l) != 0 {
 		t.Errorf("log = %q, want nothing: a client error is not the server's", l)
 	}
 }

@@ -49,7 +49,7 @@ func TestBodylessGETIsAnsweredFromRequestHeaders(t *testing.T) {
 	if sent := e.rec.sends(); len(sent) != 1 {
 		t.Errorf("the server sent %d responses, want 1", len(sent))
 	}
-	if l := ownLines(e.logs); len(l) != 0 {
+	if l := e.logs.OwnLines(); len(l) != 0 {
 		t.Errorf("log = %q, want nothing", l)
 	}
 }
@@ -176,7 +176,7 @@ func TestInvalidJSONIsRejectedWith400AndNotPublished(t *testing.T) {
 	if hw := kfaketest.HighWatermark(t, c, topic); hw != 0 {
 		t.Errorf("high watermark = %d, want 0: nothing may be published", hw)
 	}
-	if l := ownLines(e.logs); len(l) != 0 {
+	if l := e.logs.OwnLines(); len(l) != 0 {
 		t.Errorf("log = %q, want nothing: a client error is not the server's", l)
 	}
 }
@@ -274,7 +274,7 @@ func TestNamedConfigSelection(t *testing.T) {
 					t.Errorf("%d records published, want none", hw)
 				}
 				want := "ERROR misconfigured reply=" + body
-				if l := ownLines(e.logs); len(l) != 1 || l[0] != want {
+				if l := e.logs.OwnLines(); len(l) != 1 || l[0] != want {
 					t.Errorf("log = %q, want [%q]", l, want)
 				}
 			}
@@ -303,7 +303,7 @@ func TestStreamedBodyModeIsMisconfigured(t *testing.T) {
 			if hw := kfaketest.HighWatermark(t, c, topic); hw != 0 {
 				t.Errorf("high watermark = %d, want 0", hw)
 			}
-			if l := ownLines(e.logs); len(l) != 1 || l[0] != "ERROR misconfigured reply="+body {
+			if l := e.logs.OwnLines(); len(l) != 1 || l[0] != "ERROR misconfigured reply="+body {
 				t.Errorf("log = %q", l)
 			}
 		})
@@ -439,7 +439,7 @@ func TestClientCancelWhileProducingSendsNothingAndLeaksNothing(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if l := ownLines(e.logs); len(l) != 0 {
+	if l := e.logs.OwnLines(); len(l) != 0 {
 		t.Errorf("log = %q, want nothing", l)
 	}
 }

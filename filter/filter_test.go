@@ -3,7 +3,6 @@ package filter
 import (
 	"encoding/base64"
 	"fmt"
-	"net"
 	"runtime"
 	"strings"
 	"testing"
@@ -166,12 +165,7 @@ func TestInvalidBodiesAreRejectedWith400AndNotPublished(t *testing.T) {
 // not retry it within the request, so the answer is a 502 well before
 // produce_timeout, not a 504.
 func TestUnreachableKafkaAnswers502(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close() // nothing listens there any more
+	addr := kfaketest.RefusingAddr(t)
 
 	cfg, logs := parseConfig(t, map[string]any{
 		"bootstrap_servers": []any{addr}, "topic": topic, "produce_timeout": "2s",

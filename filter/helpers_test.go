@@ -109,11 +109,7 @@ func (s *stream) send(t *testing.T, h *filtertest.Headers, body []byte) {
 // and ends the stream as Envoy does after a local reply.
 func (s *stream) finish(t *testing.T) filtertest.LocalReply {
 	t.Helper()
-	reply := s.cb.WaitReply(t, wait)
-	if e := s.cb.WaitRecovered(t, wait); e != nil {
-		t.Fatalf("the filter's goroutine panicked: %v", e)
-	}
-	s.cb.RequireOneTerminal(t)
+	reply := s.cb.WaitEnd(t, wait)
 	checkReplyShape(t, reply)
 	filtertest.DestroyStream(s.f, s.cb, api.Normal)
 	return reply

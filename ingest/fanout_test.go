@@ -32,19 +32,7 @@ func failTopic(t *testing.T, c *kfake.Cluster, topic string, errCode int16) *ato
 			return nil, nil, false
 		}
 		refused.Add(1)
-		resp := pr.ResponseKind().(*kmsg.ProduceResponse)
-		for _, rt := range pr.Topics {
-			st := kmsg.NewProduceResponseTopic()
-			st.Topic = rt.Topic
-			for _, rp := range rt.Partitions {
-				sp := kmsg.NewProduceResponseTopicPartition()
-				sp.Partition = rp.Partition
-				sp.ErrorCode = errCode
-				st.Partitions = append(st.Partitions, sp)
-			}
-			resp.Topics = append(resp.Topics, st)
-		}
-		return resp, nil, true
+		return kfaketest.ProduceFailure(pr, errCode), nil, true
 	})
 	return &refused
 }
@@ -103,7 +91,7 @@ func TestFanOutPartlyPublished(t *testing.T) {
 				"ERROR publishing to kafka failed topic=orders error=" + cause,
 				"WARN fan-out partly published acknowledged=1 records=2 error=" + cause,
 			}
-			if l := ownLines(logs); len(l) != 2 || l[0] != want[0] || l[1] != want[1] {
+			if l := logs.OwnLines(); len(l) != 2 || l[0] != want[0] || l[1] != want[1] {
 				t.Errorf("log =\n%q\nwant\n%q", l, want)
 			}
 		})

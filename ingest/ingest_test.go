@@ -3,7 +3,6 @@ package ingest
 import (
 	"context"
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -79,18 +78,6 @@ func noLogs(t *testing.T, logs *logtest.Recorder) {
 	if l := logs.Lines(); len(l) != 0 {
 		t.Errorf("log = %q, want nothing", l)
 	}
-}
-
-// ownLines returns what the pipeline logged itself, leaving out
-// kafka-go's warnings ("WARN kafka: …").
-func ownLines(logs *logtest.Recorder) []string {
-	var out []string
-	for _, l := range logs.Lines() {
-		if !strings.HasPrefix(l, "WARN kafka: ") {
-			out = append(out, l)
-		}
-	}
-	return out
 }
 
 func expect(t *testing.T, got Reply, status int, body, details string) {
@@ -197,12 +184,7 @@ func TestHandleFailures(t *testing.T) {
 	})
 
 	t.Run("broker unreachable: 502", func(t *testing.T) {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := l.Addr().String()
-		l.Close()
+		addr := kfaketest.RefusingAddr(t)
 		p, logs := newPipeline(t, []string{addr}, &config.Config{ProduceTimeout: durationpb.New(2 * time.Second)})
 		got := p.Handle(context.Background(), request("", ""))
 		expect(t, got, 502, `{"message":"Bad Gateway","error":"could not send message to topic"}`, "kafka_upstream_produce_failed")

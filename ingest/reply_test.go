@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"context"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -51,12 +50,7 @@ func TestReturnErrorMessage(t *testing.T) {
 	withCause := &config.Config{ErrorHandling: &config.ErrorHandling{ReturnErrorMessage: true}}
 
 	t.Run("502: the dial error", func(t *testing.T) {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := l.Addr().String()
-		l.Close()
+		addr := kfaketest.RefusingAddr(t)
 		cfg := proto.Clone(withCause).(*config.Config)
 		cfg.ProduceTimeout = durationpb.New(2 * time.Second)
 		p, logs := newPipeline(t, []string{addr}, cfg)

@@ -55,9 +55,9 @@ func allTopics() map[string]int {
 	return m
 }
 
-func before(t *testing.T) offsets {
+func before(t *testing.T) kafkatest.Offsets {
 	t.Helper()
-	return snapshot(t, stack.bootstrap, allTopics())
+	return kafkatest.Snapshot(t, stack.bootstrap, allTopics())
 }
 
 // target is where a record is expected: partition -1 when the producer
@@ -71,7 +71,7 @@ type target struct {
 // order, each at the end offset its partition had in prior (the whole
 // body compared), and exactly those records added to the suite's topics.
 // It returns the records read back.
-func expectSent(t *testing.T, code int, body, ct string, prior offsets, targets ...target) []record {
+func expectSent(t *testing.T, code int, body, ct string, prior kafkatest.Offsets, targets ...target) []kafkatest.Record {
 	t.Helper()
 	if code != 200 || ct != "application/json" {
 		t.Fatalf("reply %d %q (content-type %q), want 200 application/json", code, body, ct)
@@ -85,7 +85,7 @@ func expectSent(t *testing.T, code int, body, ct string, prior offsets, targets 
 	if err := json.Unmarshal([]byte(body), &reply); err != nil || len(reply.Records) != len(targets) {
 		t.Fatalf("reply %s: want %d records (%v)", body, len(targets), err)
 	}
-	var want []placed
+	var want []kafkatest.Placed
 	grown := map[string]int{}
 	for i, tg := range targets {
 		p := tg.partition
@@ -95,35 +95,35 @@ func expectSent(t *testing.T, code int, body, ct string, prior offsets, targets 
 		if p < 0 || p >= partitions {
 			t.Fatalf("reply %s: partition %d of %s", body, p, tg.topic)
 		}
-		want = append(want, placed{tg.topic, p, prior[tg.topic][p]})
+		want = append(want, kafkatest.At(tg.topic, p, prior[tg.topic][p]))
 		grown[fmt.Sprintf("%s/%d", tg.topic, p)]++
 	}
-	if w := sentReply(want...); body != w {
+	if w := kafkatest.SentReply(want...); body != w {
 		t.Fatalf("reply\n got %s\nwant %s", body, w)
 	}
-	recs := make([]record, len(want))
+	recs := make([]kafkatest.Record, len(want))
 	for i, w := range want {
-		recs[i] = fetchOne(t, stack.bootstrap, w.topic, w.partition, w.offset)
+		recs[i] = kafkatest.FetchOne(t, stack.bootstrap, w.Topic, w.Partition, w.Offset)
 	}
-	expectGrowth(t, stack.bootstrap, prior, grown)
+	kafkatest.ExpectGrowth(t, stack.bootstrap, prior, grown)
 	return recs
 }
 
 // expectRefused requires the failure reply and nothing published on any
 // of the suite's topics.
-func expectRefused(t *testing.T, code int, body, ct string, prior offsets, wantCode int, wantBody string) {
+func expectRefused(t *testing.T, code int, body, ct string, prior kafkatest.Offsets, wantCode int, wantBody string) {
 	t.Helper()
 	if code != wantCode || body != wantBody || ct != "application/json" {
 		t.Errorf("reply %d %s (content-type %q)\nwant  %d %s", code, body, ct, wantCode, wantBody)
 	}
-	expectNothingWritten(t, stack.bootstrap, prior)
+	kafkatest.ExpectNothingWritten(t, stack.bootstrap, prior)
 }
 
 // envelopeRecord checks a record of the default config: value want (Kong's
 // envelope, Envoy's x-request-id replaced by "<uuid>"), key, and the record
 // headers the config forwards: tenant (if sent, from x-tenant), then
 // x-request-id, the same id as in the envelope.
-func envelopeRecord(t *testing.T, rec record, key []byte, tenant, want string) {
+func envelopeRecord(t *testing.T, rec kafkatest.Record, key []byte, tenant, want string) {
 	t.Helper()
 	id := expectEnvelope(t, rec.Value, want)
 	var hs []string
@@ -131,7 +131,7 @@ func envelopeRecord(t *testing.T, rec record, key []byte, tenant, want string) {
 		hs = append(hs, "tenant", tenant)
 	}
 	hs = append(hs, "x-request-id", id)
-	expectRecord(t, rec, record{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, Key: key, Value: rec.Value, Headers: headers(hs...)})
+	kafkatest.ExpectRecord(t, rec, kafkatest.Record{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, Key: key, Value: rec.Value, Headers: kafkatest.Headers(hs...)})
 }
 
 // decodeEnvelope parses a record value; Envoy's random x-request-id is
@@ -253,12 +253,12 @@ func TestBodylessRequests(t *testing.T) {
 
 // headBody is the reply a HEAD request would have had a body for: the one
 // partition of the default topic that grew.
-func headBody(t *testing.T, prior offsets) string {
+func headBody(t *testing.T, prior kafkatest.Offsets) string {
 	t.Helper()
-	now := snapshot(t, stack.bootstrap, map[string]int{topic: partitions})
+	now := kafkatest.Snapshot(t, stack.bootstrap, map[string]int{topic: partitions})
 	for p := 0; p < partitions; p++ {
 		if now[topic][p] == prior[topic][p]+1 {
-			return sentReply(placed{topic, p, prior[topic][p]})
+			return kafkatest.SentReply(kafkatest.At(topic, p, prior[topic][p]))
 		}
 	}
 	t.Fatalf("HEAD: no partition of %s grew by one: %v → %v", topic, prior[topic], now[topic])
@@ -283,7 +283,7 @@ func TestBodyOverEnvoyLimit(t *testing.T) {
 			if code != http.StatusRequestEntityTooLarge {
 				t.Fatalf("status %d, want 413 from Envoy", code)
 			}
-			expectNothingWritten(t, stack.bootstrap, prior)
+			kafkatest.ExpectNothingWritten(t, stack.bootstrap, prior)
 		})
 	}
 }
@@ -298,25 +298,8 @@ func TestRecordTooLarge(t *testing.T) {
 	code, body, ct := do(t, http1, "POST", "/small", "application/octet-stream", data)
 	value := `{"body":"` + base64Std(data) + `","body_args":{},"body_base64":true}`
 	// kafka-go's count: 22 bytes of framing, the value, 1 for the header count.
-	expectRefused(t, code, body, ct, prior, 413, errorBody("Request Entity Too Large",
+	expectRefused(t, code, body, ct, prior, 413, kafkatest.ErrorBody("Request Entity Too Large",
 		fmt.Sprintf("the Kafka record is %d bytes, more than the 1048576 allowed (batching.bytes)", len(value)+23)))
-}
-
-// bigJSON is a JSON object of exactly n bytes, with whitespace to compact,
-// quotes and non-ASCII text to escape.
-func bigJSON(n int) []byte {
-	var b strings.Builder
-	b.WriteString("{\"items\": [")
-	for i := 0; b.Len() < n-200; i++ {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		fmt.Fprintf(&b, "{\"id\": %d, \"name\": \"item é %d\", \"tags\": [\"a\", \"b\"]}", i, i)
-	}
-	b.WriteString("], \"pad\": \"")
-	b.WriteString(strings.Repeat("x", n-b.Len()-2))
-	b.WriteString("\"}")
-	return []byte(b.String())
 }
 
 // TestLargeJSONBody: a 512 KiB JSON body is in Kong's envelope twice (as
@@ -324,9 +307,9 @@ func bigJSON(n int) []byte {
 // (4 MiB) and the topic's max.message.bytes (5 MiB) let it through intact.
 func TestLargeJSONBody(t *testing.T) {
 	ensureTopics(t)
-	data := bigJSON(512 << 10)
+	data := kafkatest.BigJSON(512 << 10)
 	if len(data) != 512<<10 {
-		t.Fatalf("bigJSON made %d bytes", len(data))
+		t.Fatalf("BigJSON made %d bytes", len(data))
 	}
 	var compact bytes.Buffer
 	if err := json.Compact(&compact, data); err != nil {
@@ -354,7 +337,7 @@ func TestLargeJSONBody(t *testing.T) {
 			delete(env, "body")
 			delete(env, "body_args")
 			rest, _ := json.Marshal(env)
-			envelopeRecord(t, record{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, Value: rest, Headers: rec.Headers}, nil, "",
+			envelopeRecord(t, kafkatest.Record{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, Value: rest, Headers: rec.Headers}, nil, "",
 				fmt.Sprintf(`{"method":"POST","uri":"/large-json","uri_args":{},"headers":%s}`, headersJSON("application/json", len(data), "")))
 		})
 	}
@@ -387,14 +370,14 @@ func TestConcurrentRequestsLandExactlyOnce(t *testing.T) {
 		return
 	}
 	// Every record of the default topic since prior, by place.
-	now := snapshot(t, stack.bootstrap, map[string]int{topic: partitions})
-	byPlace := map[placed]float64{}
+	now := kafkatest.Snapshot(t, stack.bootstrap, map[string]int{topic: partitions})
+	byPlace := map[kafkatest.Placed]float64{}
 	seen := map[float64]int{}
 	total := 0
 	for p := 0; p < partitions; p++ {
 		count := int(now[topic][p] - prior[topic][p])
 		total += count
-		for _, rec := range fetch(t, stack.bootstrap, topic, p, prior[topic][p], count) {
+		for _, rec := range kafkatest.Fetch(t, stack.bootstrap, topic, p, prior[topic][p], count) {
 			env, _ := decodeEnvelope(t, rec.Value)
 			args, _ := env["body_args"].(map[string]any)
 			id, ok := args["id"].(float64)
@@ -402,7 +385,7 @@ func TestConcurrentRequestsLandExactlyOnce(t *testing.T) {
 				t.Fatalf("unexpected record %s", rec)
 			}
 			seen[id]++
-			byPlace[placed{topic, p, rec.Offset}] = id
+			byPlace[kafkatest.At(topic, p, rec.Offset)] = id
 		}
 	}
 	if total != n {
@@ -423,15 +406,15 @@ func TestConcurrentRequestsLandExactlyOnce(t *testing.T) {
 			t.Errorf("request %d: reply %s", i, replies[i])
 			continue
 		}
-		at := placed{topic, reply.Records[0].Partition, reply.Records[0].Offset}
-		if replies[i] != sentReply(at) {
-			t.Errorf("request %d: reply %s, want %s", i, replies[i], sentReply(at))
+		at := kafkatest.At(topic, reply.Records[0].Partition, reply.Records[0].Offset)
+		if replies[i] != kafkatest.SentReply(at) {
+			t.Errorf("request %d: reply %s, want %s", i, replies[i], kafkatest.SentReply(at))
 		}
 		if id, ok := byPlace[at]; !ok || id != float64(i) {
 			t.Errorf("request %d was told %v, which holds request %v's record", i, at, id)
 		}
 	}
-	expectGrowth(t, stack.bootstrap, prior, map[string]int{
+	kafkatest.ExpectGrowth(t, stack.bootstrap, prior, map[string]int{
 		topic + "/0": int(now[topic][0] - prior[topic][0]), topic + "/1": int(now[topic][1] - prior[topic][1]),
 		topic + "/2": int(now[topic][2] - prior[topic][2]),
 	})
@@ -443,7 +426,7 @@ func TestPerRouteConfig(t *testing.T) {
 	code, body, ct := do(t, http1, "PUT", "/audit/x", "application/json", []byte(`{}`))
 	rec := expectSent(t, code, body, ct, prior, target{auditTopic, -1})[0]
 	// The audit config forwards the method only and no record headers.
-	expectRecord(t, rec, record{Topic: auditTopic, Partition: rec.Partition, Offset: rec.Offset, Value: []byte(`{"method":"PUT"}`)})
+	kafkatest.ExpectRecord(t, rec, kafkatest.Record{Topic: auditTopic, Partition: rec.Partition, Offset: rec.Offset, Value: []byte(`{"method":"PUT"}`)})
 
 	prior = before(t)
 	code, body, ct = do(t, http1, "POST", "/nowhere", "text/plain", []byte("x"))
@@ -494,7 +477,7 @@ func TestKafkaDown(t *testing.T) {
 		t.Fatalf("kafka.sh start: %v\n%s", err, out)
 	}
 	ensureTopics(t)
-	prior := snapshot(t, stack.bootstrap, map[string]int{topic: partitions})
+	prior := kafkatest.Snapshot(t, stack.bootstrap, map[string]int{topic: partitions})
 	var last string
 	if err := waitFor(60*time.Second, func() error {
 		code, body, _ := do(t, http1, "POST", "/back", "text/plain", []byte("back"))
@@ -508,13 +491,13 @@ func TestKafkaDown(t *testing.T) {
 	}
 	// A request answered 504 may still be written once Kafka is back
 	// (at-least-once, as documented), so /down records may come too.
-	now := snapshot(t, stack.bootstrap, map[string]int{topic: partitions})
-	back := map[placed]bool{}
+	now := kafkatest.Snapshot(t, stack.bootstrap, map[string]int{topic: partitions})
+	back := map[kafkatest.Placed]bool{}
 	for p := 0; p < partitions; p++ {
-		for _, rec := range fetch(t, stack.bootstrap, topic, p, prior[topic][p], int(now[topic][p]-prior[topic][p])) {
+		for _, rec := range kafkatest.Fetch(t, stack.bootstrap, topic, p, prior[topic][p], int(now[topic][p]-prior[topic][p])) {
 			switch env, _ := decodeEnvelope(t, rec.Value); {
 			case env["uri"] == "/back" && env["body"] == "back":
-				back[placed{topic, p, rec.Offset}] = true
+				back[kafkatest.At(topic, p, rec.Offset)] = true
 			case env["uri"] == "/down" && env["body"] == "lost":
 			default:
 				t.Errorf("unexpected record after recovery: %s", rec)
@@ -523,7 +506,7 @@ func TestKafkaDown(t *testing.T) {
 	}
 	found := false
 	for at := range back {
-		found = found || last == sentReply(at)
+		found = found || last == kafkatest.SentReply(at)
 	}
 	if !found {
 		t.Errorf("the request answered %s after recovery is not in Kafka there (records of /back: %v)", last, back)

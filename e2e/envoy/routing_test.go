@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/kafka-upstream/envoy-kafka-upstream/e2e/kafkatest"
 )
 
 func base64Std(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
@@ -72,7 +74,7 @@ func TestUnknownTopic(t *testing.T) {
 			began := time.Now()
 			code, body, ct := do(t, client.c, "POST", "/fan?topics="+ordersTopic+","+missingTopic, "application/json", []byte(`{}`))
 			took := time.Since(began)
-			expectRefused(t, code, body, ct, prior, 404, errorBody("Not Found", fmt.Sprintf("topic %q does not exist", missingTopic)))
+			expectRefused(t, code, body, ct, prior, 404, kafkatest.ErrorBody("Not Found", fmt.Sprintf("topic %q does not exist", missingTopic)))
 			if took > timeout/3 {
 				t.Errorf("the unknown topic took %s to refuse (produce_timeout %s): want it at once", took, timeout)
 			}
@@ -146,8 +148,8 @@ func TestRawFormat(t *testing.T) {
 			if !requestID.MatchString(id) {
 				t.Errorf("record header x-request-id %q is not Envoy's UUID", id)
 			}
-			expectRecord(t, rec, record{Topic: rawTopic, Partition: rec.Partition, Offset: rec.Offset, Value: data,
-				Headers: headers("content-type", "application/octet-stream", "tenant", "acme", "x-request-id", id)})
+			kafkatest.ExpectRecord(t, rec, kafkatest.Record{Topic: rawTopic, Partition: rec.Partition, Offset: rec.Offset, Value: data,
+				Headers: kafkatest.Headers("content-type", "application/octet-stream", "tenant", "acme", "x-request-id", id)})
 		})
 		t.Run(client.name+"/key and text", func(t *testing.T) {
 			prior := before(t)
@@ -156,13 +158,13 @@ func TestRawFormat(t *testing.T) {
 			code, body, ct := do(t, client.c, "PUT", "/raw/log?key=blob-1&topics="+ordersTopic, "text/plain; charset=utf-8", []byte("hello, raw\n"))
 			rec := expectSent(t, code, body, ct, prior, target{rawTopic, p})[0]
 			id := recordHeader(rec, "x-request-id")
-			expectRecord(t, rec, record{Topic: rawTopic, Partition: p, Offset: rec.Offset, Key: []byte("blob-1"), Value: []byte("hello, raw\n"),
-				Headers: headers("content-type", "text/plain; charset=utf-8", "x-request-id", id)})
+			kafkatest.ExpectRecord(t, rec, kafkatest.Record{Topic: rawTopic, Partition: p, Offset: rec.Offset, Key: []byte("blob-1"), Value: []byte("hello, raw\n"),
+				Headers: kafkatest.Headers("content-type", "text/plain; charset=utf-8", "x-request-id", id)})
 		})
 	}
 }
 
-func recordHeader(r record, key string) string {
+func recordHeader(r kafkatest.Record, key string) string {
 	for _, h := range r.Headers {
 		if h.Key == key {
 			return string(h.Value)
@@ -190,8 +192,8 @@ func TestCloudEvents(t *testing.T) {
 			if !requestID.MatchString(id) {
 				t.Errorf("record header x-request-id %q is not Envoy's UUID", id)
 			}
-			expectRecord(t, rec, record{Topic: ceTopic, Partition: rec.Partition, Offset: rec.Offset, Value: data,
-				Headers: headers("ce_specversion", "1.0", "ce_id", "order-42-created", "ce_source", "/shop",
+			kafkatest.ExpectRecord(t, rec, kafkatest.Record{Topic: ceTopic, Partition: rec.Partition, Offset: rec.Offset, Value: data,
+				Headers: kafkatest.Headers("ce_specversion", "1.0", "ce_id", "order-42-created", "ce_source", "/shop",
 					"ce_type", "com.example.order.created", "ce_subject", "café", "ce_time", "2026-11-30T10:00:00Z",
 					"content-type", "application/json", "tenant", "acme", "x-request-id", id)})
 		})
@@ -242,5 +244,5 @@ func TestConnect(t *testing.T) {
 	if got := resp.Header.Get("Content-Type"); got != "application/json" {
 		t.Errorf("content-type %q", got)
 	}
-	expectNothingWritten(t, stack.bootstrap, prior)
+	kafkatest.ExpectNothingWritten(t, stack.bootstrap, prior)
 }

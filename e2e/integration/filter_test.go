@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -68,6 +69,30 @@ func newTopic(t *testing.T, bootstrap string) string {
 	}
 	topic := "it-" + name + suffix
 	kafkatest.EnsureTopic(t, bootstrap, topic)
+	return topic
+}
+
+// repoRoot is the repository root, for kafkatest's calls of e2e/kafka.sh.
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+// newTopicN creates a topic unique to this test with n partitions and the
+// given topic configs ("max.message.bytes=5242880").
+func newTopicN(t *testing.T, suffix string, n int, configs ...string) string {
+	t.Helper()
+	name := strings.Trim(topicUnsafe.ReplaceAllString(t.Name(), "-"), "-")
+	tail := "-" + suffix + "-" + strconv.FormatInt(time.Now().UnixNano(), 10)
+	if max := 249 - len("it-") - len(tail); len(name) > max {
+		name = name[:max]
+	}
+	topic := "it-" + name + tail
+	kafkatest.CreateTopic(t, repoRoot(t), topic, n, configs...)
 	return topic
 }
 
@@ -145,11 +170,7 @@ func (s *stream) send(t *testing.T, h *filtertest.Headers, body []byte) {
 // answer of the filter has, then ends the stream as Envoy does.
 func (s *stream) finish(t *testing.T) filtertest.LocalReply {
 	t.Helper()
-	reply := s.cb.WaitReply(t, wait)
-	if e := s.cb.WaitRecovered(t, wait); e != nil {
-		t.Fatalf("the filter's goroutine panicked: %v", e)
-	}
-	s.cb.RequireOneTerminal(t)
+	reply := s.cb.WaitEnd(t, wait)
 	if len(reply.Headers) != 1 || len(reply.Headers["content-type"]) != 1 || reply.Headers["content-type"][0] != "application/json" {
 		t.Errorf("reply headers = %v, want exactly content-type: application/json", reply.Headers)
 	}
@@ -483,7 +504,7 @@ func TestEnvelopeMatrix(t *testing.T) {
 					before := kafkatest.EndOffset(t, bootstrap, topic)
 					s := newStream(cfg)
 					s.send(t, filtertest.NewHeaders(cc.req.headers...), cc.req.body)
-					expectReply(t, s.finish(t), 200, sentReply(placed{topic, 0, before}), sentDetails)
+					expectReply(t, s.finish(t), 200, kafkatest.SentReply(kafkatest.At(topic, 0, before)), sentDetails)
 
 					m := readRecord(t, bootstrap, topic, before)
 					expectValue(t, m.Value, expectedEnvelope(f, cc.req))
@@ -538,7 +559,7 @@ func TestRequiredAcks(t *testing.T) {
 			if acks == 0 {
 				offset = -1
 			}
-			expectReply(t, s.finish(t), 200, sentReply(placed{topic, 0, offset}), sentDetails)
+			expectReply(t, s.finish(t), 200, kafkatest.SentReply(kafkatest.At(topic, 0, offset)), sentDetails)
 
 			// With acks=0 the reply only means the record left on the
 			// connection; the read waits for it to land.
@@ -578,7 +599,7 @@ func TestRecordLargerThanTheBrokerAllows(t *testing.T) {
 	t.Run("within both limits: 200", func(t *testing.T) {
 		before := kafkatest.EndOffset(t, bootstrap, topic)
 		reply, body := send(t, 1000*1000)
-		expectReply(t, reply, 200, sentReply(placed{topic, 0, before}), sentDetails)
+		expectReply(t, reply, 200, kafkatest.SentReply(kafkatest.At(topic, 0, before)), sentDetails)
 		m := readRecord(t, bootstrap, topic, before)
 		expectValue(t, m.Value, `{"body":"`+string(body)+`","body_args":{}}`)
 	})
@@ -600,7 +621,7 @@ func TestRecordLargerThanTheBrokerAllows(t *testing.T) {
 		// The next record written must be the next request's: the refused
 		// one is not retried into the topic.
 		reply, body := send(t, 10)
-		expectReply(t, reply, 200, sentReply(placed{topic, 0, before}), sentDetails)
+		expectReply(t, reply, 200, kafkatest.SentReply(kafkatest.At(topic, 0, before)), sentDetails)
 		expectValue(t, readRecord(t, bootstrap, topic, before).Value, `{"body":"`+string(body)+`","body_args":{}}`)
 	})
 }
@@ -653,7 +674,7 @@ func TestConcurrentBurst(t *testing.T) {
 			continue
 		}
 		offsetOf[i] = body.Records[0].Offset
-		if want := sentReply(placed{topic, 0, offsetOf[i]}); reply.Status != 200 || reply.Body != want || reply.Details != sentDetails {
+		if want := kafkatest.SentReply(kafkatest.At(topic, 0, offsetOf[i])); reply.Status != 200 || reply.Body != want || reply.Details != sentDetails {
 			t.Errorf("request %d: reply %d %s (details %q), want 200 %s", i, reply.Status, reply.Body, reply.Details, want)
 		}
 	}

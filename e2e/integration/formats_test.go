@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"strings"
 	"testing"
 	"time"
 
@@ -70,13 +69,13 @@ func TestRecordHeaders(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			topic := newTopic(t, bootstrap)
 			cfg, _ := parse(t, kafkaConfig(bootstrap, topic, map[string]any{"forward_method": true, "forward_body": false, "headers": tc.headers}))
-			before := snapshot(t, bootstrap, map[string]int{topic: 1})
+			before := kafkatest.Snapshot(t, bootstrap, map[string]int{topic: 1})
 			reply := roundTrip(t, cfg, request, []byte(`{}`))
-			expectReply(t, reply, 200, sentReply(placed{topic, 0, before[topic][0]}), sentDetails)
-			expectRecord(t, fetchOne(t, bootstrap, topic, 0, before[topic][0]), record{
-				Topic: topic, Offset: before[topic][0], Value: []byte(`{"method":"POST"}`), Headers: headers(tc.want...),
+			expectReply(t, reply, 200, kafkatest.SentReply(kafkatest.At(topic, 0, before[topic][0])), sentDetails)
+			kafkatest.ExpectRecord(t, kafkatest.FetchOne(t, bootstrap, topic, 0, before[topic][0]), kafkatest.Record{
+				Topic: topic, Offset: before[topic][0], Value: []byte(`{"method":"POST"}`), Headers: kafkatest.Headers(tc.want...),
 			})
-			expectGrowth(t, bootstrap, before, map[string]int{topic + "/0": 1})
+			kafkatest.ExpectGrowth(t, bootstrap, before, map[string]int{topic + "/0": 1})
 		})
 	}
 }
@@ -171,17 +170,17 @@ func TestFormats(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			topic := newTopic(t, bootstrap)
 			cfg, logs := parse(t, kafkaConfig(bootstrap, topic, tc.fields))
-			before := snapshot(t, bootstrap, map[string]int{topic: 1})
+			before := kafkatest.Snapshot(t, bootstrap, map[string]int{topic: 1})
 			hs := tc.request
 			if tc.body != nil {
 				hs = append(append([]string(nil), hs...), "content-length", fmt.Sprint(len(tc.body)))
 			}
 			reply := roundTrip(t, cfg, hs, tc.body)
-			expectReply(t, reply, 200, sentReply(placed{topic, 0, before[topic][0]}), sentDetails)
-			expectRecord(t, fetchOne(t, bootstrap, topic, 0, before[topic][0]), record{
-				Topic: topic, Offset: before[topic][0], Key: tc.key, Value: tc.value, Headers: headers(tc.recordHs...),
+			expectReply(t, reply, 200, kafkatest.SentReply(kafkatest.At(topic, 0, before[topic][0])), sentDetails)
+			kafkatest.ExpectRecord(t, kafkatest.FetchOne(t, bootstrap, topic, 0, before[topic][0]), kafkatest.Record{
+				Topic: topic, Offset: before[topic][0], Key: tc.key, Value: tc.value, Headers: kafkatest.Headers(tc.recordHs...),
 			})
-			expectGrowth(t, bootstrap, before, map[string]int{topic + "/0": 1})
+			kafkatest.ExpectGrowth(t, bootstrap, before, map[string]int{topic + "/0": 1})
 			if l := logs.Lines(); len(l) != 0 {
 				t.Errorf("pipeline log = %q, want nothing", l)
 			}
@@ -207,10 +206,10 @@ func TestFormats(t *testing.T) {
 				`[]`, 415, "batched CloudEvents (application/cloudevents-batch+json) are not supported; send one event per request", "kafka_upstream_unsupported_event"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				before := snapshot(t, bootstrap, map[string]int{topic: 1})
+				before := kafkatest.Snapshot(t, bootstrap, map[string]int{topic: 1})
 				reply := roundTrip(t, cfg, tc.request, []byte(tc.body))
-				expectReply(t, reply, tc.status, errorBody(statusText(tc.status), tc.err), tc.details)
-				expectNothingWritten(t, bootstrap, before)
+				expectReply(t, reply, tc.status, kafkatest.ErrorBody(statusText(tc.status), tc.err), tc.details)
+				kafkatest.ExpectNothingWritten(t, bootstrap, before)
 			})
 		}
 	})
@@ -235,23 +234,6 @@ func statusText(status int) string {
 	return fmt.Sprint(status)
 }
 
-// bigJSON is a JSON object of exactly n bytes, with whitespace to compact,
-// quotes and non-ASCII text to escape.
-func bigJSON(n int) []byte {
-	var b strings.Builder
-	b.WriteString("{\"items\": [")
-	for i := 0; b.Len() < n-200; i++ {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		fmt.Fprintf(&b, "{\"id\": %d, \"name\": \"item é %d\", \"tags\": [\"a\", \"b\"]}", i, i)
-	}
-	b.WriteString("], \"pad\": \"")
-	b.WriteString(strings.Repeat("x", n-b.Len()-2))
-	b.WriteString("\"}")
-	return []byte(b.String())
-}
-
 // TestLargeJSONBody: a 512 KiB JSON body under the kong format with every
 // forward flag makes a record of over 1 MiB (the body once as text, once
 // as body_args). With batching.bytes 4 MiB and a topic allowing 5 MiB it
@@ -261,9 +243,9 @@ func TestLargeJSONBody(t *testing.T) {
 	t.Parallel()
 	bootstrap := kafkatest.Bootstrap(t)
 	topic := newTopicN(t, "big", 1, "max.message.bytes=5242880")
-	body := bigJSON(512 << 10)
+	body := kafkatest.BigJSON(512 << 10)
 	if len(body) != 512<<10 {
-		t.Fatalf("bigJSON made %d bytes", len(body))
+		t.Fatalf("BigJSON made %d bytes", len(body))
 	}
 	path := "/big?n=1"
 	hs := []string{":method", "POST", ":path", path, ":authority", authority, ":scheme", "http",
@@ -279,13 +261,13 @@ func TestLargeJSONBody(t *testing.T) {
 		fields := all.fields()
 		fields["batching"] = map[string]any{"bytes": 4194304}
 		cfg, logs := parse(t, kafkaConfig(bootstrap, topic, fields))
-		before := snapshot(t, bootstrap, map[string]int{topic: 1})
+		before := kafkatest.Snapshot(t, bootstrap, map[string]int{topic: 1})
 		reply := roundTrip(t, cfg, hs, body)
-		expectReply(t, reply, 200, sentReply(placed{topic, 0, before[topic][0]}), sentDetails)
-		expectRecord(t, fetchOne(t, bootstrap, topic, 0, before[topic][0]), record{
+		expectReply(t, reply, 200, kafkatest.SentReply(kafkatest.At(topic, 0, before[topic][0])), sentDetails)
+		kafkatest.ExpectRecord(t, kafkatest.FetchOne(t, bootstrap, topic, 0, before[topic][0]), kafkatest.Record{
 			Topic: topic, Offset: before[topic][0], Value: []byte(want),
 		})
-		expectGrowth(t, bootstrap, before, map[string]int{topic + "/0": 1})
+		kafkatest.ExpectGrowth(t, bootstrap, before, map[string]int{topic + "/0": 1})
 		if l := logs.Lines(); len(l) != 0 {
 			t.Errorf("pipeline log = %q, want nothing", l)
 		}
@@ -293,15 +275,15 @@ func TestLargeJSONBody(t *testing.T) {
 
 	t.Run("default batching.bytes", func(t *testing.T) {
 		cfg, _ := parse(t, kafkaConfig(bootstrap, topic, all.fields()))
-		before := snapshot(t, bootstrap, map[string]int{topic: 1})
+		before := kafkatest.Snapshot(t, bootstrap, map[string]int{topic: 1})
 		reply := roundTrip(t, cfg, hs, body)
 		// kafka-go's count: 22 bytes of framing + the value + 1 for the
 		// (empty) header count.
 		size := len(want) + 23
-		expectReply(t, reply, 413, errorBody("Request Entity Too Large",
+		expectReply(t, reply, 413, kafkatest.ErrorBody("Request Entity Too Large",
 			fmt.Sprintf("the Kafka record is %d bytes, more than the 1048576 allowed (batching.bytes)", size)),
 			"kafka_upstream_record_too_large")
-		expectNothingWritten(t, bootstrap, before)
+		kafkatest.ExpectNothingWritten(t, bootstrap, before)
 	})
 }
 
@@ -349,26 +331,26 @@ func TestRouteConfigInherits(t *testing.T) {
 		"content-type", "text/plain", "x-tenant", "acme"}
 
 	t.Run("route", func(t *testing.T) {
-		before := snapshot(t, bootstrap, sizes)
+		before := kafkatest.Snapshot(t, bootstrap, sizes)
 		reply := roundTrip(t, merged, hs, []byte("raw body"))
-		expectReply(t, reply, 200, sentReply(placed{routeTopic, 0, before[routeTopic][0]}), sentDetails)
-		expectRecord(t, fetchOne(t, bootstrap, routeTopic, 0, before[routeTopic][0]), record{
+		expectReply(t, reply, 200, kafkatest.SentReply(kafkatest.At(routeTopic, 0, before[routeTopic][0])), sentDetails)
+		kafkatest.ExpectRecord(t, kafkatest.FetchOne(t, bootstrap, routeTopic, 0, before[routeTopic][0]), kafkatest.Record{
 			Topic: routeTopic, Offset: before[routeTopic][0], Key: []byte("k-1"), Value: []byte("raw body"),
-			Headers: headers("content-type", "text/plain", "x-tenant", "acme"),
+			Headers: kafkatest.Headers("content-type", "text/plain", "x-tenant", "acme"),
 		})
-		expectGrowth(t, bootstrap, before, map[string]int{routeTopic + "/0": 1})
+		kafkatest.ExpectGrowth(t, bootstrap, before, map[string]int{routeTopic + "/0": 1})
 	})
 
 	t.Run("listener", func(t *testing.T) {
-		before := snapshot(t, bootstrap, sizes)
+		before := kafkatest.Snapshot(t, bootstrap, sizes)
 		reply := roundTrip(t, parentCfg, hs, []byte("raw body"))
-		expectReply(t, reply, 200, sentReply(placed{listenerTopic, 0, before[listenerTopic][0]}), sentDetails)
-		expectRecord(t, fetchOne(t, bootstrap, listenerTopic, 0, before[listenerTopic][0]), record{
+		expectReply(t, reply, 200, kafkatest.SentReply(kafkatest.At(listenerTopic, 0, before[listenerTopic][0])), sentDetails)
+		kafkatest.ExpectRecord(t, kafkatest.FetchOne(t, bootstrap, listenerTopic, 0, before[listenerTopic][0]), kafkatest.Record{
 			Topic: listenerTopic, Offset: before[listenerTopic][0], Key: []byte("k-1"),
 			Value:   []byte(`{"method":"POST","uri":"/route?key=k-1","uri_args":{"key":"k-1"}}`),
-			Headers: headers("x-tenant", "acme"),
+			Headers: kafkatest.Headers("x-tenant", "acme"),
 		})
-		expectGrowth(t, bootstrap, before, map[string]int{listenerTopic + "/0": 1})
+		kafkatest.ExpectGrowth(t, bootstrap, before, map[string]int{listenerTopic + "/0": 1})
 	})
 
 	t.Run("no parent", func(t *testing.T) {
@@ -378,7 +360,7 @@ func TestRouteConfigInherits(t *testing.T) {
 			t.Fatalf("DecodeHeaders = %d, want LocalReply (%d)", got, api.LocalReply)
 		}
 		reply := s.cb.WaitReply(t, time.Second)
-		expectReply(t, reply, 500, errorBody("Internal Server Error",
+		expectReply(t, reply, 500, kafkatest.ErrorBody("Internal Server Error",
 			"the route's kafka-upstream config has no bootstrap_servers, and the config above it, to inherit them from, is missing or invalid"),
 			"kafka_upstream_misconfigured")
 		filtertest.DestroyStream(s.f, s.cb, api.Normal)
@@ -389,12 +371,12 @@ func TestRouteConfigInherits(t *testing.T) {
 		// producer open; destroying the listener's config closes it for
 		// the route too.
 		parser.Merge(parentCfg, childCfg).(api.Config).Destroy()
-		before := snapshot(t, bootstrap, sizes)
-		expectReply(t, roundTrip(t, merged, hs, []byte("x")), 200, sentReply(placed{routeTopic, 0, before[routeTopic][0]}), sentDetails)
+		before := kafkatest.Snapshot(t, bootstrap, sizes)
+		expectReply(t, roundTrip(t, merged, hs, []byte("x")), 200, kafkatest.SentReply(kafkatest.At(routeTopic, 0, before[routeTopic][0])), sentDetails)
 
 		parent.Destroy()
 		destroyed = true
-		closed := errorBody("Service Unavailable", "the Kafka producer of this configuration is closed (config update or shutdown); retry")
+		closed := kafkatest.ErrorBody("Service Unavailable", "the Kafka producer of this configuration is closed (config update or shutdown); retry")
 		deadline := time.Now().Add(10 * time.Second)
 		var reply filtertest.LocalReply
 		for {
@@ -416,7 +398,7 @@ func TestConnectIsRefused(t *testing.T) {
 	bootstrap := kafkatest.Bootstrap(t)
 	topic := newTopic(t, bootstrap)
 	cfg, _ := parse(t, kafkaConfig(bootstrap, topic, nil))
-	before := snapshot(t, bootstrap, map[string]int{topic: 1})
+	before := kafkatest.Snapshot(t, bootstrap, map[string]int{topic: 1})
 	for _, endStream := range []bool{false, true} {
 		t.Run(fmt.Sprintf("endStream=%v", endStream), func(t *testing.T) {
 			s := newStream(cfg)
@@ -441,5 +423,5 @@ func TestConnectIsRefused(t *testing.T) {
 			filtertest.DestroyStream(s.f, s.cb, api.Normal)
 		})
 	}
-	expectNothingWritten(t, bootstrap, before)
+	kafkatest.ExpectNothingWritten(t, bootstrap, before)
 }

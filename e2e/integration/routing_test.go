@@ -60,16 +60,16 @@ func publishKeyed(t *testing.T, bootstrap, topic string, partitions int, cfg any
 	t.Helper()
 	for i, kc := range keyCases {
 		t.Run(kc.name, func(t *testing.T) {
-			before := snapshot(t, bootstrap, map[string]int{topic: partitions})
+			before := kafkatest.Snapshot(t, bootstrap, map[string]int{topic: partitions})
 			p := partitionOf(kc.key)
 			off := before[topic][p]
 			body := fmt.Sprintf(`{"i":%d}`, i)
 			reply := roundTrip(t, cfg, post("/keys?key="+url.QueryEscape(kc.key)+"&x=1"), []byte(body))
-			expectReply(t, reply, 200, sentReply(placed{topic, p, off}), sentDetails)
-			expectRecord(t, fetchOne(t, bootstrap, topic, p, off), record{
+			expectReply(t, reply, 200, kafkatest.SentReply(kafkatest.At(topic, p, off)), sentDetails)
+			kafkatest.ExpectRecord(t, kafkatest.FetchOne(t, bootstrap, topic, p, off), kafkatest.Record{
 				Topic: topic, Partition: p, Offset: off, Key: []byte(kc.key), Value: []byte(`{"method":"POST"}`),
 			})
-			expectGrowth(t, bootstrap, before, map[string]int{fmt.Sprintf("%s/%d", topic, p): 1})
+			kafkatest.ExpectGrowth(t, bootstrap, before, map[string]int{fmt.Sprintf("%s/%d", topic, p): 1})
 		})
 	}
 }
@@ -111,15 +111,15 @@ func TestKeysLandWhereTheJavaClientPutsThem(t *testing.T) {
 		{"bare argument", "/keys?key&x=1", []string{"x-key", "order-42"}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			before := snapshot(t, bootstrap, map[string]int{topic: 7})
+			before := kafkatest.Snapshot(t, bootstrap, map[string]int{topic: 7})
 			p := java[tc.key]
 			off := before[topic][p]
 			reply := roundTrip(t, cfg, post(tc.path, tc.extra...), []byte(`{}`))
-			expectReply(t, reply, 200, sentReply(placed{topic, p, off}), sentDetails)
-			expectRecord(t, fetchOne(t, bootstrap, topic, p, off), record{
+			expectReply(t, reply, 200, kafkatest.SentReply(kafkatest.At(topic, p, off)), sentDetails)
+			kafkatest.ExpectRecord(t, kafkatest.FetchOne(t, bootstrap, topic, p, off), kafkatest.Record{
 				Topic: topic, Partition: p, Offset: off, Key: []byte(tc.key), Value: []byte(`{"method":"POST"}`),
 			})
-			expectGrowth(t, bootstrap, before, map[string]int{fmt.Sprintf("%s/%d", topic, p): 1})
+			kafkatest.ExpectGrowth(t, bootstrap, before, map[string]int{fmt.Sprintf("%s/%d", topic, p): 1})
 		})
 	}
 	if l := logs.Lines(); len(l) != 0 {
@@ -140,7 +140,7 @@ func TestCRC32Partitioner(t *testing.T) {
 }
 
 // replyPlace decodes a 200 reply's single record entry.
-func replyPlace(t *testing.T, reply filtertest.LocalReply) placed {
+func replyPlace(t *testing.T, reply filtertest.LocalReply) kafkatest.Placed {
 	t.Helper()
 	var body struct {
 		Records []struct {
@@ -154,7 +154,7 @@ func replyPlace(t *testing.T, reply filtertest.LocalReply) placed {
 		t.Fatalf("reply %d %s: want one record with partition and offset (%v)", reply.Status, reply.Body, err)
 	}
 	r := body.Records[0]
-	return placed{r.Topic, *r.Partition, *r.Offset}
+	return kafkatest.At(r.Topic, *r.Partition, *r.Offset)
 }
 
 // TestKeylessRoundRobin: keyless records (round_robin, the default) go to
@@ -165,7 +165,7 @@ func TestKeylessRoundRobin(t *testing.T) {
 	bootstrap := kafkatest.Bootstrap(t)
 	topic := newTopicN(t, "rr", 7)
 	cfg, _ := parse(t, kafkaConfig(bootstrap, topic, map[string]any{"key_query_arg": "key", "forward_method": true, "forward_body": true}))
-	before := snapshot(t, bootstrap, map[string]int{topic: 7})
+	before := kafkatest.Snapshot(t, bootstrap, map[string]int{topic: 7})
 
 	count := map[int]int{}
 	grown := map[string]int{}
@@ -174,19 +174,19 @@ func TestKeylessRoundRobin(t *testing.T) {
 		body := fmt.Sprintf(`{"i":%d}`, i)
 		reply := roundTrip(t, cfg, post("/rr?nokey=1"), []byte(body))
 		at := replyPlace(t, reply)
-		if at.topic != topic || at.partition < 0 || at.partition >= 7 {
+		if at.Topic != topic || at.Partition < 0 || at.Partition >= 7 {
 			t.Fatalf("request %d: reply %s: not a partition of %s", i, reply.Body, topic)
 		}
-		wantOffset := before[topic][at.partition] + int64(count[at.partition])
-		expectReply(t, reply, 200, sentReply(placed{topic, at.partition, wantOffset}), sentDetails)
-		if at.partition == last {
-			t.Errorf("request %d: partition %d again", i, at.partition)
+		wantOffset := before[topic][at.Partition] + int64(count[at.Partition])
+		expectReply(t, reply, 200, kafkatest.SentReply(kafkatest.At(topic, at.Partition, wantOffset)), sentDetails)
+		if at.Partition == last {
+			t.Errorf("request %d: partition %d again", i, at.Partition)
 		}
-		last = at.partition
-		count[at.partition]++
-		grown[fmt.Sprintf("%s/%d", topic, at.partition)]++
-		expectRecord(t, fetchOne(t, bootstrap, topic, at.partition, wantOffset), record{
-			Topic: topic, Partition: at.partition, Offset: wantOffset,
+		last = at.Partition
+		count[at.Partition]++
+		grown[fmt.Sprintf("%s/%d", topic, at.Partition)]++
+		kafkatest.ExpectRecord(t, kafkatest.FetchOne(t, bootstrap, topic, at.Partition, wantOffset), kafkatest.Record{
+			Topic: topic, Partition: at.Partition, Offset: wantOffset,
 			Value: []byte(fmt.Sprintf(`{"method":"POST","body":%s,"body_args":%s}`, jsonString(body), body)),
 		})
 	}
@@ -195,7 +195,7 @@ func TestKeylessRoundRobin(t *testing.T) {
 			t.Errorf("partition %d got %d of 14 keyless records, want 2 (round robin): %v", p, count[p], count)
 		}
 	}
-	expectGrowth(t, bootstrap, before, grown)
+	kafkatest.ExpectGrowth(t, bootstrap, before, grown)
 }
 
 // TestExplicitPartition: partition_query_arg / partition_header name the
@@ -225,14 +225,14 @@ func TestExplicitPartition(t *testing.T) {
 		{"query over header", "/p?partition=2", []string{"x-partition", "6"}, 2, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			before := snapshot(t, bootstrap, sizes)
+			before := kafkatest.Snapshot(t, bootstrap, sizes)
 			off := before[topic][tc.partition]
 			reply := roundTrip(t, cfg, post(tc.path, tc.extra...), []byte(`{}`))
-			expectReply(t, reply, 200, sentReply(placed{topic, tc.partition, off}), sentDetails)
-			expectRecord(t, fetchOne(t, bootstrap, topic, tc.partition, off), record{
+			expectReply(t, reply, 200, kafkatest.SentReply(kafkatest.At(topic, tc.partition, off)), sentDetails)
+			kafkatest.ExpectRecord(t, kafkatest.FetchOne(t, bootstrap, topic, tc.partition, off), kafkatest.Record{
 				Topic: topic, Partition: tc.partition, Offset: off, Key: tc.key, Value: []byte(`{"method":"POST"}`),
 			})
-			expectGrowth(t, bootstrap, before, map[string]int{fmt.Sprintf("%s/%d", topic, tc.partition): 1})
+			kafkatest.ExpectGrowth(t, bootstrap, before, map[string]int{fmt.Sprintf("%s/%d", topic, tc.partition): 1})
 		})
 	}
 
@@ -243,23 +243,23 @@ func TestExplicitPartition(t *testing.T) {
 		body, detail string
 	}{
 		{"beyond the count", "/p?partition=7", nil, 404,
-			errorBody("Not Found", fmt.Sprintf("partition 7 does not exist in topic %q (7 partitions)", topic)), "kafka_upstream_unknown_partition"},
+			kafkatest.ErrorBody("Not Found", fmt.Sprintf("partition 7 does not exist in topic %q (7 partitions)", topic)), "kafka_upstream_unknown_partition"},
 		{"far beyond, by header", "/p", []string{"x-partition", "2147483647"}, 404,
-			errorBody("Not Found", fmt.Sprintf("partition 2147483647 does not exist in topic %q (7 partitions)", topic)), "kafka_upstream_unknown_partition"},
+			kafkatest.ErrorBody("Not Found", fmt.Sprintf("partition 2147483647 does not exist in topic %q (7 partitions)", topic)), "kafka_upstream_unknown_partition"},
 		{"not a number", "/p?partition=x", nil, 400,
-			errorBody("Bad Request", `query argument "partition": partition must be a non-negative integer, got "x"`), "kafka_upstream_bad_partition"},
+			kafkatest.ErrorBody("Bad Request", `query argument "partition": partition must be a non-negative integer, got "x"`), "kafka_upstream_bad_partition"},
 		{"negative header", "/p", []string{"x-partition", "-1"}, 400,
-			errorBody("Bad Request", `header "x-partition": partition must be a non-negative integer, got "-1"`), "kafka_upstream_bad_partition"},
+			kafkatest.ErrorBody("Bad Request", `header "x-partition": partition must be a non-negative integer, got "-1"`), "kafka_upstream_bad_partition"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			before := snapshot(t, bootstrap, sizes)
+			before := kafkatest.Snapshot(t, bootstrap, sizes)
 			began := time.Now()
 			reply := roundTrip(t, cfg, post(tc.path, tc.extra...), []byte(`{}`))
 			expectReply(t, reply, tc.status, tc.body, tc.detail)
 			if took := time.Since(began); took > 2*time.Second {
 				t.Errorf("refusal took %s", took)
 			}
-			expectNothingWritten(t, bootstrap, before)
+			kafkatest.ExpectNothingWritten(t, bootstrap, before)
 		})
 	}
 }
@@ -286,105 +286,105 @@ func TestFanOut(t *testing.T) {
 	sizes := map[string]int{a: 1, b: 1, c: 1, three: 3, tiny: 1, other: 1}
 
 	t.Run("three topics", func(t *testing.T) {
-		before := snapshot(t, bootstrap, sizes)
+		before := kafkatest.Snapshot(t, bootstrap, sizes)
 		// Repeated argument, spaces trimmed, duplicates dropped: a, c, b.
 		path := "/fan?topics=" + a + "," + c + "&topics=" + b + ",%20" + a
 		reply := roundTrip(t, cfg, post(path), []byte(`{}`))
-		expectReply(t, reply, 200, sentReply(placed{a, 0, before[a][0]}, placed{c, 0, before[c][0]}, placed{b, 0, before[b][0]}), sentDetails)
+		expectReply(t, reply, 200, kafkatest.SentReply(kafkatest.At(a, 0, before[a][0]), kafkatest.At(c, 0, before[c][0]), kafkatest.At(b, 0, before[b][0])), sentDetails)
 		value := fmt.Sprintf(`{"method":"POST","uri":%s,"uri_args":{"topics":[%s,%s]}}`,
 			jsonString(path), jsonString(a+","+c), jsonString(b+", "+a))
 		for _, topic := range []string{a, b, c} {
-			expectRecord(t, fetchOne(t, bootstrap, topic, 0, before[topic][0]), record{
+			kafkatest.ExpectRecord(t, kafkatest.FetchOne(t, bootstrap, topic, 0, before[topic][0]), kafkatest.Record{
 				Topic: topic, Partition: 0, Offset: before[topic][0], Value: []byte(value),
 			})
 		}
-		expectGrowth(t, bootstrap, before, map[string]int{a + "/0": 1, b + "/0": 1, c + "/0": 1})
+		kafkatest.ExpectGrowth(t, bootstrap, before, map[string]int{a + "/0": 1, b + "/0": 1, c + "/0": 1})
 	})
 
 	t.Run("no argument: the default topic", func(t *testing.T) {
-		before := snapshot(t, bootstrap, sizes)
+		before := kafkatest.Snapshot(t, bootstrap, sizes)
 		reply := roundTrip(t, cfg, post("/fan?topics="), []byte(`{}`))
-		expectReply(t, reply, 200, sentReply(placed{a, 0, before[a][0]}), sentDetails)
-		expectGrowth(t, bootstrap, before, map[string]int{a + "/0": 1})
+		expectReply(t, reply, 200, kafkatest.SentReply(kafkatest.At(a, 0, before[a][0])), sentDetails)
+		kafkatest.ExpectGrowth(t, bootstrap, before, map[string]int{a + "/0": 1})
 	})
 
 	t.Run("not allowed", func(t *testing.T) {
-		before := snapshot(t, bootstrap, sizes)
+		before := kafkatest.Snapshot(t, bootstrap, sizes)
 		reply := roundTrip(t, cfg, post("/fan?topics="+b+","+other), []byte(`{}`))
 		expectReply(t, reply, 403,
 			`{"message":"Forbidden","error":"one or more target topics are not in the allowed topics list"}`,
 			"kafka_upstream_topic_not_allowed")
-		expectNothingWritten(t, bootstrap, before)
+		kafkatest.ExpectNothingWritten(t, bootstrap, before)
 	})
 
 	t.Run("not allowed: case differs", func(t *testing.T) {
-		before := snapshot(t, bootstrap, sizes)
+		before := kafkatest.Snapshot(t, bootstrap, sizes)
 		reply := roundTrip(t, cfg, post("/fan?topics="+strings.ToUpper(b)), []byte(`{}`))
 		expectReply(t, reply, 403,
 			`{"message":"Forbidden","error":"one or more target topics are not in the allowed topics list"}`,
 			"kafka_upstream_topic_not_allowed")
-		expectNothingWritten(t, bootstrap, before)
+		kafkatest.ExpectNothingWritten(t, bootstrap, before)
 	})
 
 	t.Run("bad name", func(t *testing.T) {
-		before := snapshot(t, bootstrap, sizes)
+		before := kafkatest.Snapshot(t, bootstrap, sizes)
 		reply := roundTrip(t, cfg, post("/fan?topics="+b+",a%2Fb"), []byte(`{}`))
 		expectReply(t, reply, 400,
-			errorBody("Bad Request", `query argument "topics": "a/b" is not a valid Kafka topic name (1 to 249 of a-z A-Z 0-9 . _ -)`),
+			kafkatest.ErrorBody("Bad Request", `query argument "topics": "a/b" is not a valid Kafka topic name (1 to 249 of a-z A-Z 0-9 . _ -)`),
 			"kafka_upstream_bad_topic")
-		expectNothingWritten(t, bootstrap, before)
+		kafkatest.ExpectNothingWritten(t, bootstrap, before)
 	})
 
 	t.Run("unknown topic", func(t *testing.T) {
-		before := snapshot(t, bootstrap, sizes)
+		before := kafkatest.Snapshot(t, bootstrap, sizes)
 		began := time.Now()
 		reply := roundTrip(t, cfg, post("/fan?topics="+b+","+missing+","+c), []byte(`{}`))
 		took := time.Since(began)
-		expectReply(t, reply, 404, errorBody("Not Found", fmt.Sprintf("topic %q does not exist", missing)), "kafka_upstream_unknown_topic")
+		expectReply(t, reply, 404, kafkatest.ErrorBody("Not Found", fmt.Sprintf("topic %q does not exist", missing)), "kafka_upstream_unknown_topic")
 		if took > produceTimeout/4 {
 			t.Errorf("the unknown topic took %s to refuse, produce_timeout is %s: want it at once", took, produceTimeout)
 		}
-		expectNothingWritten(t, bootstrap, before)
+		kafkatest.ExpectNothingWritten(t, bootstrap, before)
 	})
 
 	t.Run("partition for every topic", func(t *testing.T) {
-		before := snapshot(t, bootstrap, sizes)
+		before := kafkatest.Snapshot(t, bootstrap, sizes)
 		path := "/fan?topics=" + three + "," + b + "&partition=0"
 		reply := roundTrip(t, cfg, post(path), []byte(`{}`))
-		expectReply(t, reply, 200, sentReply(placed{three, 0, before[three][0]}, placed{b, 0, before[b][0]}), sentDetails)
-		expectGrowth(t, bootstrap, before, map[string]int{three + "/0": 1, b + "/0": 1})
+		expectReply(t, reply, 200, kafkatest.SentReply(kafkatest.At(three, 0, before[three][0]), kafkatest.At(b, 0, before[b][0])), sentDetails)
+		kafkatest.ExpectGrowth(t, bootstrap, before, map[string]int{three + "/0": 1, b + "/0": 1})
 	})
 
 	t.Run("partition missing in one topic", func(t *testing.T) {
-		before := snapshot(t, bootstrap, sizes)
+		before := kafkatest.Snapshot(t, bootstrap, sizes)
 		reply := roundTrip(t, cfg, post("/fan?topics="+three+","+b+"&partition=2"), []byte(`{}`))
-		expectReply(t, reply, 404, errorBody("Not Found", fmt.Sprintf("partition 2 does not exist in topic %q (1 partition)", b)),
+		expectReply(t, reply, 404, kafkatest.ErrorBody("Not Found", fmt.Sprintf("partition 2 does not exist in topic %q (1 partition)", b)),
 			"kafka_upstream_unknown_partition")
-		expectNothingWritten(t, bootstrap, before)
+		kafkatest.ExpectNothingWritten(t, bootstrap, before)
 	})
 
 	// The broker refuses the record on one topic only (its
 	// max.message.bytes): the reply says which record landed where.
 	t.Run("partly published", func(t *testing.T) {
-		before := snapshot(t, bootstrap, sizes)
+		before := kafkatest.Snapshot(t, bootstrap, sizes)
 		path := "/fan?topics=" + b + "," + tiny + "&pad=" + strings.Repeat("p", 2000)
 		reply := roundTrip(t, cfg, post(path), []byte(`{}`))
 		const tooLarge = "the Kafka record is larger than the broker accepts (max.message.bytes)"
 		want := fmt.Sprintf(`{"message":"Request Entity Too Large","error":%s,"records":[{"topic":%s,"partition":0,"offset":%d},{"topic":%s,"error":%s}]}`,
 			jsonString(tooLarge), jsonString(b), before[b][0], jsonString(tiny), jsonString(tooLarge))
 		expectReply(t, reply, 413, want, "kafka_upstream_record_too_large_partly")
-		rec := fetchOne(t, bootstrap, b, 0, before[b][0])
+		rec := kafkatest.FetchOne(t, bootstrap, b, 0, before[b][0])
 		if !strings.Contains(string(rec.Value), `"uri":`+jsonString(path)) {
 			t.Errorf("record on %s is not the request's: %s", b, rec)
 		}
-		expectGrowth(t, bootstrap, before, map[string]int{b + "/0": 1})
+		kafkatest.ExpectGrowth(t, bootstrap, before, map[string]int{b + "/0": 1})
 	})
 
 	// A topic created after a 404 is found once the producer's metadata
 	// cache refreshes (within a second or two), without a restart.
 	t.Run("created after a 404", func(t *testing.T) {
 		kafkatest.CreateTopic(t, repoRoot(t), missing, 1)
-		before := snapshot(t, bootstrap, sizes)
+		before := kafkatest.Snapshot(t, bootstrap, sizes)
 		deadline := time.Now().Add(10 * time.Second)
 		var reply filtertest.LocalReply
 		for {
@@ -394,8 +394,8 @@ func TestFanOut(t *testing.T) {
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
-		expectReply(t, reply, 200, sentReply(placed{missing, 0, 0}), sentDetails)
-		expectNothingWritten(t, bootstrap, before)
+		expectReply(t, reply, 200, kafkatest.SentReply(kafkatest.At(missing, 0, 0)), sentDetails)
+		kafkatest.ExpectNothingWritten(t, bootstrap, before)
 		if end := kafkatest.EndOffset(t, bootstrap, missing); end != 1 {
 			t.Errorf("end offset of %s = %d, want 1", missing, end)
 		}
@@ -414,7 +414,7 @@ func TestDefaultTopicMissing(t *testing.T) {
 	cfg, _ := parse(t, kafkaConfig(bootstrap, missing, map[string]any{"produce_timeout": "5s"}))
 	began := time.Now()
 	reply := roundTrip(t, cfg, post("/d"), []byte(`{}`))
-	expectReply(t, reply, 404, errorBody("Not Found", fmt.Sprintf("topic %q does not exist", missing)), "kafka_upstream_unknown_topic")
+	expectReply(t, reply, 404, kafkatest.ErrorBody("Not Found", fmt.Sprintf("topic %q does not exist", missing)), "kafka_upstream_unknown_topic")
 	if took := time.Since(began); took > time.Second {
 		t.Errorf("took %s, want the 404 at once", took)
 	}

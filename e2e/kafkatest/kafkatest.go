@@ -1,7 +1,9 @@
 // Package kafkatest reads back what the tests published, from a real broker
 // (or kfake): topic creation, end offsets, and reading the records that
-// arrived after a given offset on a single-partition topic. java.go asks the
-// Java client where it places keyed records, through e2e/kafka.sh.
+// arrived after a given offset on a single-partition topic. records.go reads
+// records back whole from any partition, checks what each partition grew by,
+// and writes the replies the tests expect. java.go asks the Java client where
+// it places keyed records, through e2e/kafka.sh.
 package kafkatest
 
 import (

@@ -775,6 +775,20 @@ func (c *Callbacks) RequireOneTerminal(t testing.TB) {
 	}
 }
 
+// WaitEnd is WaitReply, then WaitRecovered and RequireOneTerminal: it
+// awaits the local reply and the end of the filter's goroutine, failing the
+// test if that goroutine panicked or unless exactly one terminal call was
+// made.
+func (c *Callbacks) WaitEnd(t testing.TB, timeout time.Duration) LocalReply {
+	t.Helper()
+	reply := c.WaitReply(t, timeout)
+	if e := c.WaitRecovered(t, timeout); e != nil {
+		t.Fatalf("the filter's goroutine panicked: %v", e)
+	}
+	c.RequireOneTerminal(t)
+	return reply
+}
+
 // AddData records data (header/trailer phases in the SDK).
 func (c *Callbacks) AddData(data []byte, _ bool) {
 	c.check()

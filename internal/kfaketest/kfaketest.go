@@ -1,6 +1,6 @@
 // Package kfaketest holds test helpers shared by the project's tests: an
 // in-process Kafka cluster (franz-go's kfake), reading its records back with
-// franz-go's kgo, holding its produce requests, and building the
+// franz-go's kgo, holding or failing its produce requests, and building the
 // plugin_config Any that Envoy hands to the filter.
 //
 // It is a normal package so that tests of several packages can import it,
@@ -10,11 +10,13 @@ package kfaketest
 import (
 	"context"
 	"fmt"
+	"net"
 	"reflect"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -62,6 +64,20 @@ func NewClusterOpts(t testing.TB, opts ...kfake.Opt) *kfake.Cluster {
 	return c
 }
 
+// RefusingAddr returns an address on 127.0.0.1 that nothing listens on
+// any more (a listener opened and closed at once): a broker there refuses
+// connections, failing the dial at once.
+func RefusingAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
 // HighWatermark returns the high watermark of topic/0, failing the test if
 // that partition does not exist.
 func HighWatermark(t testing.TB, c *kfake.Cluster, topic string) int64 {
@@ -98,11 +114,62 @@ func HoldProduce(t testing.TB, c *kfake.Cluster) (arrived <-chan struct{}, relea
 	return in, release
 }
 
+// FailProduce answers the first n produce requests with errCode for every
+// partition, then lets the cluster handle them; it counts all of them.
+func FailProduce(c *kfake.Cluster, n int32, errCode int16) *atomic.Int32 {
+	var seen atomic.Int32
+	c.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		if seen.Add(1) > n {
+			return nil, nil, false
+		}
+		return ProduceFailure(req.(*kmsg.ProduceRequest), errCode), nil, true
+	})
+	return &seen
+}
+
+// ProduceFailure is the response refusing every partition of pr with
+// errCode, for a kfake control function failing a produce request.
+func ProduceFailure(pr *kmsg.ProduceRequest, errCode int16) *kmsg.ProduceResponse {
+	resp := pr.ResponseKind().(*kmsg.ProduceResponse)
+	for _, rt := range pr.Topics {
+		st := kmsg.NewProduceResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewProduceResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.ErrorCode = errCode
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp
+}
+
 // ReadValues consumes exactly n records from the start of topic/0 with
 // franz-go and returns their values. It fails the test if they do not come
 // within ReadTimeout or a fetch fails, reports any record with a key, and
 // requires the high watermark to be n, so that no record is left unread.
 func ReadValues(t testing.TB, c *kfake.Cluster, topic string, n int) []string {
+	t.Helper()
+	var values []string
+	consume(t, c, topic, n, func(r *kgo.Record) {
+		if r.Key != nil {
+			t.Errorf("record key = %q, want none", r.Key)
+		}
+		values = append(values, string(r.Value))
+	}, func() string { return fmt.Sprintf("%q", values) })
+	if hw := HighWatermark(t, c, topic); hw != int64(n) {
+		t.Fatalf("%s high watermark = %d, want %d", topic, hw, n)
+	}
+	return values
+}
+
+// consume reads topic from the start of every partition with franz-go,
+// handing each record to add, until n records came. It fails the test if a
+// fetch fails or they do not come within ReadTimeout, saying sofar() (the
+// records read until then).
+func consume(t testing.TB, c *kfake.Cluster, topic string, n int, add func(*kgo.Record), sofar func() string) {
 	t.Helper()
 	cl, err := kgo.NewClient(
 		kgo.SeedBrokers(c.ListenAddrs()...),
@@ -115,26 +182,19 @@ func ReadValues(t testing.TB, c *kfake.Cluster, topic string, n int) []string {
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), ReadTimeout)
 	defer cancel()
-	var values []string
-	for len(values) < n {
+	for read := 0; read < n; {
 		fetches := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
-			t.Fatalf("read %d of %d records of %s before %s: %q", len(values), n, topic, ReadTimeout, values)
+			t.Fatalf("read %d of %d records of %s before %s: %s", read, n, topic, ReadTimeout, sofar())
 		}
 		fetches.EachError(func(topic string, p int32, err error) {
 			t.Fatalf("fetching %s/%d: %v", topic, p, err)
 		})
 		fetches.EachRecord(func(r *kgo.Record) {
-			if r.Key != nil {
-				t.Errorf("record key = %q, want none", r.Key)
-			}
-			values = append(values, string(r.Value))
+			add(r)
+			read++
 		})
 	}
-	if hw := HighWatermark(t, c, topic); hw != int64(n) {
-		t.Fatalf("%s high watermark = %d, want %d", topic, hw, n)
-	}
-	return values
 }
 
 // Record is a record as read back from the cluster.
@@ -202,34 +262,14 @@ func Records(t testing.TB, c *kfake.Cluster, topic string) int64 {
 // record is left unread.
 func ReadRecords(t testing.TB, c *kfake.Cluster, topic string, n int) []Record {
 	t.Helper()
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(c.ListenAddrs()...),
-		kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-	)
-	if err != nil {
-		t.Fatalf("kgo client: %v", err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), ReadTimeout)
-	defer cancel()
 	var records []Record
-	for len(records) < n {
-		fetches := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("read %d of %d records of %s before %s: %+v", len(records), n, topic, ReadTimeout, records)
+	consume(t, c, topic, n, func(r *kgo.Record) {
+		rec := Record{Partition: r.Partition, Offset: r.Offset, Key: r.Key, Value: string(r.Value)}
+		for _, h := range r.Headers {
+			rec.Headers = append(rec.Headers, Header{Key: h.Key, Value: string(h.Value)})
 		}
-		fetches.EachError(func(topic string, p int32, err error) {
-			t.Fatalf("fetching %s/%d: %v", topic, p, err)
-		})
-		fetches.EachRecord(func(r *kgo.Record) {
-			rec := Record{Partition: r.Partition, Offset: r.Offset, Key: r.Key, Value: string(r.Value)}
-			for _, h := range r.Headers {
-				rec.Headers = append(rec.Headers, Header{Key: h.Key, Value: string(h.Value)})
-			}
-			records = append(records, rec)
-		})
-	}
+		records = append(records, rec)
+	}, func() string { return fmt.Sprintf("%+v", records) })
 	if total := Records(t, c, topic); total != int64(n) {
 		t.Fatalf("%s holds %d records, want %d", topic, total, n)
 	}

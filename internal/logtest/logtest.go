@@ -63,3 +63,15 @@ func (r *Recorder) Lines() []string {
 	defer r.mu.Unlock()
 	return append([]string(nil), *r.lines...)
 }
+
+// OwnLines returns the records so far that the code under test logged
+// itself, leaving out kafka-go's warnings ("WARN kafka: …").
+func (r *Recorder) OwnLines() []string {
+	var out []string
+	for _, line := range r.Lines() {
+		if !strings.HasPrefix(line, "WARN kafka: ") {
+			out = append(out, line)
+		}
+	}
+	return out
+}

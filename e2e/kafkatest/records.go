@@ -1,9 +1,7 @@
-//go:build e2e
-
-package envoy_test
+package kafkatest
 
 // Reading records back whole from any partition, end offsets of every
-// partition, and the expected 200 reply (as in e2e/integration).
+// partition, and the expected replies, for e2e/integration and e2e/envoy.
 
 import (
 	"bytes"
@@ -18,13 +16,11 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
-
-	"github.com/kafka-upstream/envoy-kafka-upstream/e2e/kafkatest"
 )
 
-// record is a Kafka record as read back. Key and Value are nil for null
+// Record is a Kafka record as read back. Key and Value are nil for null
 // (kafka-go's Client.Fetch tells null from empty, its Reader does not).
-type record struct {
+type Record struct {
 	Topic     string
 	Partition int
 	Offset    int64
@@ -33,7 +29,7 @@ type record struct {
 	Headers   []kafka.Header
 }
 
-func (r record) String() string {
+func (r Record) String() string {
 	key := "null"
 	if r.Key != nil {
 		key = strconv.Quote(string(r.Key))
@@ -54,14 +50,14 @@ func (r record) String() string {
 	return fmt.Sprintf("%s/%d@%d key=%s headers=[%s] value=%s", r.Topic, r.Partition, r.Offset, key, strings.Join(hs, " "), value)
 }
 
-// fetch returns the n records of topic/partition from offset on, failing
+// Fetch returns the n records of topic/partition from offset on, failing
 // the test if they do not all arrive within 30 s.
-func fetch(t *testing.T, bootstrap, topic string, partition int, offset int64, n int) []record {
+func Fetch(t testing.TB, bootstrap, topic string, partition int, offset int64, n int) []Record {
 	t.Helper()
 	client := &kafka.Client{Addr: kafka.TCP(bootstrap), Timeout: 10 * time.Second}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	out := make([]record, 0, n)
+	out := make([]Record, 0, n)
 	next := offset
 	for len(out) < n {
 		resp, err := client.Fetch(ctx, &kafka.FetchRequest{
@@ -89,7 +85,7 @@ func fetch(t *testing.T, bootstrap, topic string, partition int, offset int64, n
 			if r.Offset < next { // a batch starts before the offset asked for
 				continue
 			}
-			rec := record{Topic: topic, Partition: partition, Offset: r.Offset, Key: readBytes(t, r.Key), Value: readBytes(t, r.Value)}
+			rec := Record{Topic: topic, Partition: partition, Offset: r.Offset, Key: readBytes(t, r.Key), Value: readBytes(t, r.Value)}
 			for _, h := range r.Headers {
 				rec.Headers = append(rec.Headers, kafka.Header{Key: h.Key, Value: h.Value})
 			}
@@ -103,7 +99,7 @@ func fetch(t *testing.T, bootstrap, topic string, partition int, offset int64, n
 	return out
 }
 
-func readBytes(t *testing.T, b kafka.Bytes) []byte {
+func readBytes(t testing.TB, b kafka.Bytes) []byte {
 	t.Helper()
 	if b == nil {
 		return nil
@@ -118,15 +114,15 @@ func readBytes(t *testing.T, b kafka.Bytes) []byte {
 	return data
 }
 
-// fetchOne returns the record at topic/partition/offset.
-func fetchOne(t *testing.T, bootstrap, topic string, partition int, offset int64) record {
+// FetchOne returns the record at topic/partition/offset.
+func FetchOne(t testing.TB, bootstrap, topic string, partition int, offset int64) Record {
 	t.Helper()
-	return fetch(t, bootstrap, topic, partition, offset, 1)[0]
+	return Fetch(t, bootstrap, topic, partition, offset, 1)[0]
 }
 
-// expectRecord compares a record read back with the one expected, whole:
+// ExpectRecord compares a record read back with the one expected, whole:
 // place, key (null told from empty), value, headers in order.
-func expectRecord(t *testing.T, got, want record) {
+func ExpectRecord(t testing.TB, got, want Record) {
 	t.Helper()
 	same := got.Topic == want.Topic && got.Partition == want.Partition && got.Offset == want.Offset &&
 		(got.Key == nil) == (want.Key == nil) && bytes.Equal(got.Key, want.Key) &&
@@ -140,8 +136,8 @@ func expectRecord(t *testing.T, got, want record) {
 	}
 }
 
-// headers builds record headers from key, value pairs.
-func headers(kv ...string) []kafka.Header {
+// Headers builds record headers from key, value pairs.
+func Headers(kv ...string) []kafka.Header {
 	var hs []kafka.Header
 	for i := 0; i+1 < len(kv); i += 2 {
 		hs = append(hs, kafka.Header{Key: kv[i], Value: []byte(kv[i+1])})
@@ -149,33 +145,33 @@ func headers(kv ...string) []kafka.Header {
 	return hs
 }
 
-// offsets holds the end offset of every partition of some topics.
-type offsets map[string][]int64
+// Offsets holds the end offset of every partition of some topics.
+type Offsets map[string][]int64
 
-// snapshot reads the end offsets of topics, each with the given number of
+// Snapshot reads the end offsets of topics, each with the given number of
 // partitions.
-func snapshot(t *testing.T, bootstrap string, topics map[string]int) offsets {
+func Snapshot(t testing.TB, bootstrap string, topics map[string]int) Offsets {
 	t.Helper()
-	o := offsets{}
+	o := Offsets{}
 	for topic, n := range topics {
 		o[topic] = make([]int64, n)
 		for p := 0; p < n; p++ {
-			o[topic][p] = kafkatest.PartitionEndOffset(t, bootstrap, topic, p)
+			o[topic][p] = PartitionEndOffset(t, bootstrap, topic, p)
 		}
 	}
 	return o
 }
 
-// expectGrowth requires every partition's end offset to be its offset in
+// ExpectGrowth requires every partition's end offset to be its offset in
 // before plus the count in grown ("topic/partition" → records), and every
 // other partition to be unchanged: nothing else was written.
-func expectGrowth(t *testing.T, bootstrap string, before offsets, grown map[string]int) {
+func ExpectGrowth(t testing.TB, bootstrap string, before Offsets, grown map[string]int) {
 	t.Helper()
 	sizes := map[string]int{}
 	for topic, o := range before {
 		sizes[topic] = len(o)
 	}
-	after := snapshot(t, bootstrap, sizes)
+	after := Snapshot(t, bootstrap, sizes)
 	for topic, o := range before {
 		for p, end := range o {
 			want := end + int64(grown[fmt.Sprintf("%s/%d", topic, p)])
@@ -186,34 +182,39 @@ func expectGrowth(t *testing.T, bootstrap string, before offsets, grown map[stri
 	}
 }
 
-// expectNothingWritten requires every partition of before to be unchanged.
-func expectNothingWritten(t *testing.T, bootstrap string, before offsets) {
+// ExpectNothingWritten requires every partition of before to be unchanged.
+func ExpectNothingWritten(t testing.TB, bootstrap string, before Offsets) {
 	t.Helper()
-	expectGrowth(t, bootstrap, before, nil)
+	ExpectGrowth(t, bootstrap, before, nil)
 }
 
-// placed is one entry of a 200 reply's "records".
-type placed struct {
-	topic     string
-	partition int
-	offset    int64 // -1: no offset (acks=0)
+// Placed is one entry of a 200 reply's "records".
+type Placed struct {
+	Topic     string
+	Partition int
+	Offset    int64 // -1: no offset (acks=0)
 }
 
-// sentReply is the 200 body for records placed as given, in topic order.
-func sentReply(rs ...placed) string {
+// At is the Placed entry of a record at topic/partition/offset.
+func At(topic string, partition int, offset int64) Placed {
+	return Placed{Topic: topic, Partition: partition, Offset: offset}
+}
+
+// SentReply is the 200 body for records placed as given, in topic order.
+func SentReply(rs ...Placed) string {
 	var parts []string
 	for _, r := range rs {
-		if r.offset < 0 {
-			parts = append(parts, fmt.Sprintf(`{"topic":%s,"partition":%d}`, jsonText(r.topic), r.partition))
+		if r.Offset < 0 {
+			parts = append(parts, fmt.Sprintf(`{"topic":%s,"partition":%d}`, jsonText(r.Topic), r.Partition))
 			continue
 		}
-		parts = append(parts, fmt.Sprintf(`{"topic":%s,"partition":%d,"offset":%d}`, jsonText(r.topic), r.partition, r.offset))
+		parts = append(parts, fmt.Sprintf(`{"topic":%s,"partition":%d,"offset":%d}`, jsonText(r.Topic), r.Partition, r.Offset))
 	}
 	return `{"message":"message sent","records":[` + strings.Join(parts, ",") + `]}`
 }
 
-// errorBody is a failure reply's body.
-func errorBody(message, err string) string {
+// ErrorBody is a failure reply's body.
+func ErrorBody(message, err string) string {
 	return `{"message":` + jsonText(message) + `,"error":` + jsonText(err) + `}`
 }
 
@@ -227,4 +228,21 @@ func jsonText(s string) string {
 		panic(err)
 	}
 	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// BigJSON is a JSON object of exactly n bytes, with whitespace to compact,
+// quotes and non-ASCII text to escape.
+func BigJSON(n int) []byte {
+	var b strings.Builder
+	b.WriteString("{\"items\": [")
+	for i := 0; b.Len() < n-200; i++ {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "{\"id\": %d, \"name\": \"item é %d\", \"tags\": [\"a\", \"b\"]}", i, i)
+	}
+	b.WriteString("], \"pad\": \"")
+	b.WriteString(strings.Repeat("x", n-b.Len()-2))
+	b.WriteString("\"}")
+	return []byte(b.String())
 }
