@@ -117,31 +117,6 @@ func noSecrets(t *testing.T, got Reply, logs *logtest.Recorder, secrets ...strin
 	}
 }
 
-// closedAddr is an address on 127.0.0.1 that nothing listens on: a dial
-// there is refused at once.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
-
-// pipelineLines is what the pipeline logged, without kafka-go's warnings
-// ("WARN kafka: …").
-func pipelineLines(logs *logtest.Recorder) []string {
-	var out []string
-	for _, l := range logs.Lines() {
-		if !strings.HasPrefix(l, "WARN kafka: ") {
-			out = append(out, l)
-		}
-	}
-	return out
-}
-
 func withCause(cfg *config.Config) *config.Config {
 	cfg.ErrorHandling = &config.ErrorHandling{ReturnErrorMessage: true}
 	return cfg
@@ -173,7 +148,7 @@ func TestAuthFailureReplies(t *testing.T) {
 			}
 			expect(t, got, 502, `{"message":"Bad Gateway","error":"`+tt.error+`"}`, "kafka_upstream_auth_failed")
 			want := fmt.Sprintf("ERROR authentication to the Kafka brokers failed cluster=%v (SASL_PLAINTEXT PLAIN) error=%s", c.ListenAddrs(), cause)
-			if l := pipelineLines(logs); len(l) != 1 || l[0] != want {
+			if l := logs.OwnLines(); len(l) != 1 || l[0] != want {
 				t.Errorf("log = %q, want [%q]", l, want)
 			}
 			noSecrets(t, got, logs, secret)
@@ -233,13 +208,13 @@ func TestOAuthFailureReplies(t *testing.T) {
 		cause := "OAUTHBEARER token endpoint: " + idp.URL + "/token answered 401 invalid_client bad client secret"
 		expect(t, got, 502, `{"message":"Bad Gateway","error":"`+cause+`"}`, "kafka_upstream_auth_failed")
 		want := fmt.Sprintf("ERROR authentication to the Kafka brokers failed cluster=%v (SASL_PLAINTEXT OAUTHBEARER) error=%s", c.ListenAddrs(), cause)
-		if l := pipelineLines(logs); len(l) != 1 || l[0] != want {
+		if l := logs.OwnLines(); len(l) != 1 || l[0] != want {
 			t.Errorf("log = %q, want [%q]", l, want)
 		}
 		noSecrets(t, got, logs, secret)
 	})
 	t.Run("token endpoint down", func(t *testing.T) {
-		addr := closedAddr(t)
+		addr := kfaketest.RefusingAddr(t)
 		c := kfaketest.NewCluster(t, topic)
 		saslBroker(c, "OAUTHBEARER", func([]byte) bool { return true }, "")
 		p, logs := newPipeline(t, c.ListenAddrs(), oauth("http://"+addr+"/token"))
@@ -295,7 +270,7 @@ func TestTLSFailureReplies(t *testing.T) {
 			}
 			expect(t, got, 502, `{"message":"Bad Gateway","error":"`+tt.error+`"}`, "kafka_upstream_tls_failed")
 			want := fmt.Sprintf("ERROR TLS to the Kafka brokers failed cluster=%v (SSL) error=%s", c.ListenAddrs(), cause)
-			if l := pipelineLines(logs); len(l) != 1 || l[0] != want {
+			if l := logs.OwnLines(); len(l) != 1 || l[0] != want {
 				t.Errorf("log = %q, want [%q]", l, want)
 			}
 		})
@@ -315,7 +290,7 @@ func TestTLSFailureReplies(t *testing.T) {
 		p, logs := newPipeline(t, c.ListenAddrs(), &config.Config{Tls: &config.Tls{Enabled: true, InsecureSkipVerify: true}})
 		expect(t, p.Handle(context.Background(), get("/")), 200, sent(topic, 0, 1), "kafka_upstream_sent")
 		want := "WARN tls.insecure_skip_verify is true: the broker certificates are not verified, and anyone on the network path can read and change the traffic"
-		if l := pipelineLines(logs); len(l) != 1 || l[0] != want {
+		if l := logs.OwnLines(); len(l) != 1 || l[0] != want {
 			t.Errorf("log = %q, want [%q]", l, want)
 		}
 	})
@@ -338,7 +313,7 @@ func TestFailureLogsRateLimited(t *testing.T) {
 		for i := 0; i < 5; i++ {
 			expect(t, p.Handle(context.Background(), get("/")), 502, kongBadGateway, "kafka_upstream_auth_failed")
 		}
-		if l := pipelineLines(logs); len(l) != 1 || !strings.HasPrefix(l[0], "ERROR authentication to the Kafka brokers failed ") {
+		if l := logs.OwnLines(); len(l) != 1 || !strings.HasPrefix(l[0], "ERROR authentication to the Kafka brokers failed ") {
 			t.Errorf("log = %q, want one line for five failures", l)
 		}
 		kafkaLines := 0

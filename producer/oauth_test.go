@@ -97,19 +97,6 @@ func numbered(expiresIn int) func(int) (int, string) {
 	}
 }
 
-// closedAddr is an address on 127.0.0.1 that nothing listens on: a dial
-// there is refused at once.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
-
 func newSource(t *testing.T, cfg *config.OAuth, onExpiry func()) *tokenSource {
 	t.Helper()
 	s := newTokenSource(cfg, onExpiry)
@@ -283,7 +270,7 @@ func TestTokenEndpointFailures(t *testing.T) {
 }
 
 func TestTokenEndpointDown(t *testing.T) {
-	addr := closedAddr(t)
+	addr := kfaketest.RefusingAddr(t)
 	s := newSource(t, &config.OAuth{TokenURL: "http://" + addr + "/token", ClientID: "producer", ClientSecret: config.NewSecret("S3CRET")}, func() {})
 	_, err := s.token(context.Background())
 	var authErr *AuthError
@@ -608,7 +595,7 @@ func TestPublishWithOAuthBearer(t *testing.T) {
 	t.Run("token endpoint down", func(t *testing.T) {
 		c := kfaketest.NewCluster(t, topic)
 		oauthBroker(c, func(string) bool { return true })
-		addr := closedAddr(t)
+		addr := kfaketest.RefusingAddr(t)
 		p := oauthProducer(t, c.ListenAddrs(), &config.OAuth{TokenURL: "http://" + addr + "/token", ClientID: "c", ClientSecret: config.NewSecret("S3CRET")})
 		err := publishFast(t, p)
 		if r := reasonOf(t, err); r != AuthFailed {
