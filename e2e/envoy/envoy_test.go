@@ -4,6 +4,7 @@ package envoy_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -230,25 +231,31 @@ func TestContentTypes(t *testing.T) {
 func TestBodylessRequests(t *testing.T) {
 	ensureTopics(t)
 	for _, method := range []string{"GET", "DELETE", "HEAD", "OPTIONS"} {
-		t.Run(method, func(t *testing.T) {
-			prior := before(t)
-			code, body, ct := do(t, http1, method, "/things/7?a=1&a=2&flag&q=x%20y", "", nil,
-				"X-Tag", "one", "X-Tag", "two")
-			if method == "HEAD" {
-				// HEAD replies carry no body: where the record went is
-				// only in Kafka.
-				if code != 200 || body != "" || ct != "application/json" {
-					t.Fatalf("reply %d %q %q", code, body, ct)
-				}
-				body = headBody(t, prior)
-			}
-			rec := expectSent(t, code, body, ct, prior, target{topic, -1})[0]
-			want := fmt.Sprintf(`{"method":%q,"uri":"/things/7?a=1&a=2&flag&q=x%%20y","uri_args":{"a":["1","2"],"flag":true,"q":"x y"},`+
-				`"headers":%s,"body":"","body_args":{},"body_base64":true}`,
-				method, headersJSON("", -1, `"x-tag":["one","two"]`))
-			envelopeRecord(t, rec, nil, "", want)
-		})
+		for _, client := range clients {
+			t.Run(method+"/"+client.name, func(t *testing.T) {
+				bodyless(t, client.c, method)
+			})
+		}
 	}
+}
+
+func bodyless(t *testing.T, client *http.Client, method string) {
+	prior := before(t)
+	code, body, ct := do(t, client, method, "/things/7?a=1&a=2&flag&q=x%20y", "", nil,
+		"X-Tag", "one", "X-Tag", "two")
+	if method == "HEAD" {
+		// HEAD replies carry no body: where the record went is
+		// only in Kafka.
+		if code != 200 || body != "" || ct != "application/json" {
+			t.Fatalf("reply %d %q %q", code, body, ct)
+		}
+		body = headBody(t, prior)
+	}
+	rec := expectSent(t, code, body, ct, prior, target{topic, -1})[0]
+	want := fmt.Sprintf(`{"method":%q,"uri":"/things/7?a=1&a=2&flag&q=x%%20y","uri_args":{"a":["1","2"],"flag":true,"q":"x y"},`+
+		`"headers":%s,"body":"","body_args":{},"body_base64":true}`,
+		method, headersJSON("", -1, `"x-tag":["one","two"]`))
+	envelopeRecord(t, rec, nil, "", want)
 }
 
 // headBody is the reply a HEAD request would have had a body for: the one
@@ -267,10 +274,14 @@ func headBody(t *testing.T, prior kafkatest.Offsets) string {
 
 func TestBadBody(t *testing.T) {
 	ensureTopics(t)
-	prior := before(t)
-	code, body, ct := do(t, http1, "POST", "/bad", "application/json", []byte(`{"a":`))
-	expectRefused(t, code, body, ct, prior, 400,
-		`{"message":"Bad Request","error":"body is not valid application/json: unexpected end of JSON input"}`)
+	for _, client := range clients {
+		t.Run(client.name, func(t *testing.T) {
+			prior := before(t)
+			code, body, ct := do(t, client.c, "POST", "/bad", "application/json", []byte(`{"a":`))
+			expectRefused(t, code, body, ct, prior, 400,
+				`{"message":"Bad Request","error":"body is not valid application/json: unexpected end of JSON input"}`)
+		})
+	}
 }
 
 func TestBodyOverEnvoyLimit(t *testing.T) {
@@ -293,13 +304,17 @@ func TestBodyOverEnvoyLimit(t *testing.T) {
 // into 1.2 MB.
 func TestRecordTooLarge(t *testing.T) {
 	ensureTopics(t)
-	prior := before(t)
 	data := bytes.Repeat([]byte{0xff}, 900_000)
-	code, body, ct := do(t, http1, "POST", "/small", "application/octet-stream", data)
 	value := `{"body":"` + base64Std(data) + `","body_args":{},"body_base64":true}`
-	// kafka-go's count: 22 bytes of framing, the value, 1 for the header count.
-	expectRefused(t, code, body, ct, prior, 413, kafkatest.ErrorBody("Request Entity Too Large",
-		fmt.Sprintf("the Kafka record is %d bytes, more than the 1048576 allowed (batching.bytes)", len(value)+23)))
+	for _, client := range clients {
+		t.Run(client.name, func(t *testing.T) {
+			prior := before(t)
+			code, body, ct := do(t, client.c, "POST", "/small", "application/octet-stream", data)
+			// kafka-go's count: 22 bytes of framing, the value, 1 for the header count.
+			expectRefused(t, code, body, ct, prior, 413, kafkatest.ErrorBody("Request Entity Too Large",
+				fmt.Sprintf("the Kafka record is %d bytes, more than the 1048576 allowed (batching.bytes)", len(value)+23)))
+		})
+	}
 }
 
 // TestLargeJSONBody: a 512 KiB JSON body is in Kong's envelope twice (as
@@ -343,31 +358,48 @@ func TestLargeJSONBody(t *testing.T) {
 	}
 }
 
+// TestConcurrentRequestsLandExactlyOnce: 1000 requests at once, over
+// HTTP/1.1 (1000 connections) and over h2c (1000 streams on one
+// connection): each is answered 200 with the place of its own record, and
+// each record is in Kafka exactly once.
 func TestConcurrentRequestsLandExactlyOnce(t *testing.T) {
 	ensureTopics(t)
-	const n = 200
+	const n = 1000
+	for _, client := range clients {
+		t.Run(client.name, func(t *testing.T) {
+			landExactlyOnce(t, client.c, "/concurrent/"+client.name, n)
+		})
+	}
+}
+
+func landExactlyOnce(t *testing.T, client *http.Client, path string, n int) {
 	prior := before(t)
 	var wg sync.WaitGroup
 	errs := make(chan string, n)
 	replies := make([]string, n)
+	began := time.Now()
 	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			code, body, _ := do(t, http1, "POST", "/concurrent", "application/json", []byte(fmt.Sprintf(`{"id":%d}`, i)))
+			code, body, _, err := send(context.Background(), client, "POST", path, "application/json", []byte(fmt.Sprintf(`{"id":%d}`, i)))
 			replies[i] = body
-			if code != 200 {
-				errs <- fmt.Sprintf("request %d: %d %s", i, code, body)
+			if err != nil || code != 200 {
+				errs <- fmt.Sprintf("request %d: %d %s %v", i, code, body, err)
 			}
 		}()
 	}
 	wg.Wait()
 	close(errs)
+	t.Logf("%d requests in %s", n, time.Since(began).Round(time.Millisecond))
+	failed := 0
 	for e := range errs {
-		t.Error(e)
+		if failed++; failed <= 10 {
+			t.Error(e)
+		}
 	}
-	if t.Failed() {
-		return
+	if failed > 0 {
+		t.Fatalf("%d of %d requests failed", failed, n)
 	}
 	// Every record of the default topic since prior, by place.
 	now := kafkatest.Snapshot(t, stack.bootstrap, map[string]int{topic: partitions})
@@ -381,7 +413,7 @@ func TestConcurrentRequestsLandExactlyOnce(t *testing.T) {
 			env, _ := decodeEnvelope(t, rec.Value)
 			args, _ := env["body_args"].(map[string]any)
 			id, ok := args["id"].(float64)
-			if !ok || env["uri"] != "/concurrent" {
+			if !ok || env["uri"] != path {
 				t.Fatalf("unexpected record %s", rec)
 			}
 			seen[id]++
@@ -420,16 +452,28 @@ func TestConcurrentRequestsLandExactlyOnce(t *testing.T) {
 	})
 }
 
+// TestPerRouteConfig: /audit's config (complete: its own bootstrap_servers)
+// replaces the default on its route.
 func TestPerRouteConfig(t *testing.T) {
 	ensureTopics(t)
-	prior := before(t)
-	code, body, ct := do(t, http1, "PUT", "/audit/x", "application/json", []byte(`{}`))
-	rec := expectSent(t, code, body, ct, prior, target{auditTopic, -1})[0]
-	// The audit config forwards the method only and no record headers.
-	kafkatest.ExpectRecord(t, rec, kafkatest.Record{Topic: auditTopic, Partition: rec.Partition, Offset: rec.Offset, Value: []byte(`{"method":"PUT"}`)})
+	for _, client := range clients {
+		t.Run(client.name, func(t *testing.T) {
+			prior := before(t)
+			code, body, ct := do(t, client.c, "PUT", "/audit/x", "application/json", []byte(`{}`))
+			rec := expectSent(t, code, body, ct, prior, target{auditTopic, -1})[0]
+			// The audit config forwards the method only and no record headers.
+			kafkatest.ExpectRecord(t, rec, kafkatest.Record{Topic: auditTopic, Partition: rec.Partition, Offset: rec.Offset, Value: []byte(`{"method":"PUT"}`)})
+		})
+	}
+}
 
-	prior = before(t)
-	code, body, ct = do(t, http1, "POST", "/nowhere", "text/plain", []byte("x"))
+// TestRouteNamesMissingConfig: a route naming a config the ext_proc server
+// does not have gets the JSON 500.
+func TestRouteNamesMissingConfig(t *testing.T) {
+	onlyOn(t, extproc, "routes name the ext_proc server's configs; the module's per-route configs are in the route itself, there is no name to get wrong")
+	ensureTopics(t)
+	prior := before(t)
+	code, body, ct := do(t, http1, "POST", "/nowhere", "text/plain", []byte("x"))
 	expectRefused(t, code, body, ct, prior, 500,
 		`{"message":"Internal Server Error","error":"the route selects kafka-upstream config \"missing\", which the server's config file does not define"}`)
 }
@@ -440,9 +484,15 @@ func TestPerRouteConfig(t *testing.T) {
 func TestKafkaDown(t *testing.T) {
 	ensureTopics(t)
 	kafkaSh := filepath.Join(stack.root, "e2e", "kafka.sh")
+	phase := time.Now()
+	took := func(what string) {
+		t.Logf("%s: %s", what, time.Since(phase).Round(time.Millisecond))
+		phase = time.Now()
+	}
 	if out, err := exec.Command(kafkaSh, "stop").CombinedOutput(); err != nil {
 		t.Fatalf("kafka.sh stop: %v\n%s", err, out)
 	}
+	took("kafka.sh stop")
 	// However the test ends, leave a broker for the tests after it; each
 	// test creates the topics it needs.
 	t.Cleanup(func() {
@@ -453,9 +503,10 @@ func TestKafkaDown(t *testing.T) {
 		}
 	})
 
-	for i := range 3 {
+	for i := range 4 {
+		client := clients[i%len(clients)]
 		began := time.Now()
-		code, body, ct := do(t, http1, "POST", "/down", "text/plain", []byte("lost"))
+		code, body, ct := do(t, client.c, "POST", "/down", "text/plain", []byte("lost"))
 		if ct != "application/json" {
 			t.Errorf("content-type %q", ct)
 		}
@@ -463,7 +514,7 @@ func TestKafkaDown(t *testing.T) {
 		// within a second, well before produce_timeout.
 		want := `{"message":"Bad Gateway","error":"could not send message to topic"}`
 		if code != 502 || body != want {
-			t.Errorf("request %d with Kafka down: %d %s, want 502 %s", i, code, body, want)
+			t.Errorf("request %d (%s) with Kafka down: %d %s, want 502 %s", i, client.name, code, body, want)
 		}
 		if took := time.Since(began); took > 5*time.Second {
 			t.Errorf("request %d took %s, more than produce_timeout %s + 2s", i, took, produceTimeout)
@@ -472,10 +523,12 @@ func TestKafkaDown(t *testing.T) {
 	if err := envoyReady(); err != nil {
 		t.Errorf("envoy stopped serving: %v", err)
 	}
+	took("the requests with Kafka down")
 
 	if out, err := exec.Command(kafkaSh, "start").CombinedOutput(); err != nil {
 		t.Fatalf("kafka.sh start: %v\n%s", err, out)
 	}
+	took("kafka.sh start")
 	ensureTopics(t)
 	prior := kafkatest.Snapshot(t, stack.bootstrap, map[string]int{topic: partitions})
 	var last string
@@ -489,6 +542,7 @@ func TestKafkaDown(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("publishing did not recover within 60s of Kafka's restart: %v", err)
 	}
+	took("the topics, and publishing again")
 	// A request answered 504 may still be written once Kafka is back
 	// (at-least-once, as documented), so /down records may come too.
 	now := kafkatest.Snapshot(t, stack.bootstrap, map[string]int{topic: partitions})
@@ -515,9 +569,10 @@ func TestKafkaDown(t *testing.T) {
 
 func kafkaUp() error { return dial(stack.bootstrap) }
 
-// Request trailers: Envoy hands ext_proc the buffered body with
-// end_of_stream=false and, with request_trailer_mode SKIP, never the
-// trailers; the body alone must complete the request.
+// Request trailers: the body is complete when the trailers come. Envoy
+// hands ext_proc the buffered body with end_of_stream=false and, with
+// request_trailer_mode SKIP, never the trailers; the module gets its last
+// body chunk with end_of_stream=false and publishes at the trailers.
 func TestRequestWithTrailers(t *testing.T) {
 	ensureTopics(t)
 	for _, client := range []struct {
@@ -552,6 +607,7 @@ func TestRequestWithTrailers(t *testing.T) {
 // An ext_proc filter left at its default body mode (NONE) must not let
 // bodies through to the route unpublished.
 func TestBodyModeNoneIsRefused(t *testing.T) {
+	onlyOn(t, extproc, "the body mode is ext_proc's processing_mode; the module always buffers the whole body")
 	ensureTopics(t)
 	prior := before(t)
 	code, body, ct := do(t, http1, "POST", "/no-body-mode", "text/plain", []byte("x"))

@@ -8,6 +8,7 @@ package envoy_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/base64"
 	"fmt"
 	"io"
@@ -210,6 +211,54 @@ func TestCloudEvents(t *testing.T) {
 // an allow header and the JSON body, within a few seconds (its body, a
 // tunnel, never ends: waiting for it would hang).
 func TestConnect(t *testing.T) {
+	t.Run("http1", connectHTTP1)
+	t.Run("h2c", connectH2C)
+}
+
+const connectRefused = `{"message":"Method Not Allowed","error":"CONNECT is not supported: kafka-upstream publishes requests, it opens no tunnels"}`
+
+// connectH2C sends an HTTP/2 CONNECT (:method and :authority only; curl's
+// adds :path and :scheme, which Envoy resets before any filter), its body
+// a pipe that stays open.
+func connectH2C(t *testing.T) {
+	ensureTopics(t)
+	prior := before(t)
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "CONNECT", stack.url, pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = "example.com:443"
+	req.Header.Set("User-Agent", "e2e")
+	began := time.Now()
+	resp, err := h2c.Do(req)
+	if err != nil {
+		t.Fatalf("no reply to CONNECT within %s: %v", time.Since(began).Round(time.Millisecond), err)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	resp.Body.Close()
+	if err != nil {
+		t.Fatalf("reading the CONNECT reply's body: %v (after %s)", err, time.Since(began).Round(time.Millisecond))
+	}
+	if took := time.Since(began); took > 3*time.Second {
+		t.Errorf("CONNECT answered after %s", took)
+	}
+	if resp.ProtoMajor != 2 || resp.StatusCode != 405 || string(body) != connectRefused {
+		t.Errorf("reply %s %d %q\nwant  HTTP/2.0 405 %s", resp.Proto, resp.StatusCode, body, connectRefused)
+	}
+	if got := resp.Header.Get("Allow"); got != "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS" {
+		t.Errorf("allow header %q", got)
+	}
+	if got := resp.Header.Get("Content-Type"); got != "application/json" {
+		t.Errorf("content-type %q", got)
+	}
+	kafkatest.ExpectNothingWritten(t, stack.bootstrap, prior)
+}
+
+func connectHTTP1(t *testing.T) {
 	ensureTopics(t)
 	prior := before(t)
 	conn, err := net.DialTimeout("tcp", host(), 5*time.Second)
@@ -234,9 +283,8 @@ func TestConnect(t *testing.T) {
 	if took := time.Since(began); took > 3*time.Second {
 		t.Errorf("CONNECT answered after %s", took)
 	}
-	const want = `{"message":"Method Not Allowed","error":"CONNECT is not supported: kafka-upstream publishes requests, it opens no tunnels"}`
-	if resp.Proto != "HTTP/1.1" || resp.StatusCode != 405 || string(body) != want {
-		t.Errorf("reply %s %d %q\nwant  HTTP/1.1 405 %s", resp.Proto, resp.StatusCode, body, want)
+	if resp.Proto != "HTTP/1.1" || resp.StatusCode != 405 || string(body) != connectRefused {
+		t.Errorf("reply %s %d %q\nwant  HTTP/1.1 405 %s", resp.Proto, resp.StatusCode, body, connectRefused)
 	}
 	if got := resp.Header.Get("Allow"); got != "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS" {
 		t.Errorf("allow header %q", got)
@@ -245,4 +293,42 @@ func TestConnect(t *testing.T) {
 		t.Errorf("content-type %q", got)
 	}
 	kafkatest.ExpectNothingWritten(t, stack.bootstrap, prior)
+}
+
+// TestPerRouteInheritance: a per-route config without bootstrap_servers
+// (/raw's) is laid over the default config field by field: what it sets
+// wins (topic, format, topics_query_arg "" turning ?topics= off), what it
+// leaves out comes from the default (the cluster, key_query_arg, the
+// record headers and their renaming). A complete one (/audit's) inherits
+// nothing: no key argument, no record headers, its own forward_* flags.
+// For ext_proc, raw is a named config with base: default; for the module,
+// a per-route config in the route.
+func TestPerRouteInheritance(t *testing.T) {
+	ensureTopics(t)
+	all := []int{0, 1, 2}
+	p := kafka.Murmur2Balancer{Consistent: true}.Balance(kafka.Message{Key: []byte("inherited")}, all...)
+	for _, client := range clients {
+		t.Run(client.name+"/inheriting", func(t *testing.T) {
+			prior := before(t)
+			code, body, ct := do(t, client.c, "POST", "/raw/inherit?key=inherited&topics="+ordersTopic, "text/plain", []byte("laid over"),
+				"X-Tenant", "acme", "X-Other", "not forwarded")
+			// Its own: topic, format (the body as it came), no fan-out
+			// to ?topics=. Inherited: the key from ?key= (on murmur2's
+			// partition), tenant from x-tenant, x-request-id, and
+			// nothing else.
+			rec := expectSent(t, code, body, ct, prior, target{rawTopic, p})[0]
+			id := recordHeader(rec, "x-request-id")
+			if !requestID.MatchString(id) {
+				t.Errorf("record header x-request-id %q is not Envoy's UUID", id)
+			}
+			kafkatest.ExpectRecord(t, rec, kafkatest.Record{Topic: rawTopic, Partition: p, Offset: rec.Offset, Key: []byte("inherited"), Value: []byte("laid over"),
+				Headers: kafkatest.Headers("content-type", "text/plain", "tenant", "acme", "x-request-id", id)})
+		})
+		t.Run(client.name+"/complete", func(t *testing.T) {
+			prior := before(t)
+			code, body, ct := do(t, client.c, "POST", "/audit/inherit?key=inherited", "text/plain", []byte("own"), "X-Tenant", "acme")
+			rec := expectSent(t, code, body, ct, prior, target{auditTopic, -1})[0]
+			kafkatest.ExpectRecord(t, rec, kafkatest.Record{Topic: auditTopic, Partition: rec.Partition, Offset: rec.Offset, Value: []byte(`{"method":"POST"}`)})
+		})
+	}
 }
