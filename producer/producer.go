@@ -6,6 +6,7 @@ package producer
 
 import (
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -21,6 +22,7 @@ type Producer struct {
 	acks       int
 	autoCreate bool
 	mechanism  any // the SASL mechanism, to stop an OAuth token's timer
+	lastForget atomic.Int64
 }
 
 // New builds a producer for cluster c with settings s. It opens no connection: kafka-go connects

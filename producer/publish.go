@@ -31,6 +31,9 @@ func (p *Producer) Publish(ctx context.Context, records []message.Record) []mess
 			WriterData: &slot{call: call, index: i, partition: r.Partition}}
 	}
 	fail := func(msgs []kafka.Message, err *Error) []message.Result {
+		if err.Reason == AuthFailed || err.Reason == TLSFailed {
+			p.forgetFailedConnections()
+		}
 		return call.finish(msgs, err, p.acks)
 	}
 	if err := p.checkSizes(records); err != nil {
@@ -68,6 +71,21 @@ func (p *Producer) Publish(ctx context.Context, records []message.Record) []mess
 		case <-time.After(backoff(attempt)):
 		}
 	}
+}
+
+// forgetFailedConnections drops the transport's connection pools after an
+// authentication or TLS failure. kafka-go keeps a pool's failure and
+// answers from it until its next metadata refresh; dropped, the next
+// request dials again and so reads a rotated password, token or client
+// certificate at once. At most once a second, so that a password that stays
+// wrong does not make every request a login attempt at the broker.
+func (p *Producer) forgetFailedConnections() {
+	now := time.Now().UnixNano()
+	last := p.lastForget.Load()
+	if now-last < int64(time.Second) || !p.lastForget.CompareAndSwap(last, now) {
+		return
+	}
+	p.transport.CloseIdleConnections()
 }
 
 // publishCall collects where the records of one Publish went. kafka-go's
