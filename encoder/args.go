@@ -81,20 +81,22 @@ func checkJSON(body []byte) error {
 // queryArgs parses a query string the way nginx's ngx.req.get_uri_args
 // (and so Kong's uri_args) does: repeated names become lists, a name without
 // "=" is true. A query string is never a reason to refuse a request Envoy
-// already accepted, so a bad %-escape keeps its raw text.
-func queryArgs(query string) map[string]any {
-	args := map[string]any{}
-	for _, pair := range strings.Split(query, "&") {
+// already accepted, so a bad %-escape keeps its raw text. The pairs are
+// appended to args in query order (appendArgObject groups and sorts them).
+func queryArgs(args []arg, query string) []arg {
+	for query != "" {
+		var pair string
+		pair, query, _ = strings.Cut(query, "&")
 		if pair == "" {
 			continue
 		}
 		name, value, hasValue := strings.Cut(pair, "=")
 		name = latin1IfNotUTF8(unescapeLenient(name))
 		if !hasValue {
-			addArg(args, name, true)
+			args = append(args, arg{name: name, isTrue: true})
 			continue
 		}
-		addArg(args, name, latin1IfNotUTF8(unescapeLenient(value)))
+		args = append(args, arg{name: name, value: latin1IfNotUTF8(unescapeLenient(value))})
 	}
 	return args
 }
@@ -110,16 +112,16 @@ func unescapeLenient(s string) string {
 // queryArgs parses a query string, leniently: a client sending a literal
 // "%" (comment=100%) means it, and nginx's ngx.decode_args (so Kong) keeps
 // a bad escape as written too. A form body therefore never fails to parse.
-func formArgs(body string) map[string]any {
-	return queryArgs(body)
+func formArgs(body string) []arg {
+	return queryArgs(make([]arg, 0, strings.Count(body, "&")+1), body)
 }
 
 // multipartArgs maps each form field's name to its content (lists when
 // repeated). Parts whose content is not UTF-8 text (binary files) are left
 // out: JSON cannot hold them as strings, and the body itself carries them.
 // An empty body is an empty form.
-func multipartArgs(body []byte, ct mediaType) (map[string]any, error) {
-	args := map[string]any{}
+func multipartArgs(body []byte, ct mediaType) ([]arg, error) {
+	var args []arg
 	if len(body) == 0 {
 		return args, nil
 	}
@@ -147,6 +149,6 @@ func multipartArgs(body []byte, ct mediaType) (map[string]any, error) {
 		if name == "" || !utf8.Valid(content) {
 			continue
 		}
-		addArg(args, name, string(content))
+		args = append(args, arg{name: name, value: string(content)})
 	}
 }

@@ -10,55 +10,110 @@ import (
 	"github.com/kafka-upstream/envoy-kafka-upstream/message"
 )
 
-// envelope is the record value. Fields holding `any` are omitted only when
-// nil, so an empty object still shows as {} like in Kong's messages.
-type envelope struct {
-	Method     string  `json:"method,omitempty"`
-	URI        *string `json:"uri,omitempty"`
-	URIArgs    any     `json:"uri_args,omitempty"`
-	Headers    any     `json:"headers,omitempty"`
-	Body       *string `json:"body,omitempty"`
-	BodyArgs   any     `json:"body_args,omitempty"`
-	BodyBase64 bool    `json:"body_base64,omitempty"`
-}
-
 // kong returns Kong's envelope for r. The only error is a *BodyError: the
 // body claims a structured media type and does not parse.
+//
+// The envelope is written straight into one buffer, sized up front, in the
+// shape encoding/json gave the struct it used to be (kongref_test.go keeps
+// that version, and the tests require the same bytes): keys in the order
+// method, uri, uri_args, headers, body, body_args, body_base64, each only
+// when its forward_* flag is on; method also only when not empty; the
+// strings escaped as jsonstring.go says; the objects as argobject.go says.
 func (e *Encoder) kong(r *message.Request) ([]byte, error) {
-	var env envelope
+	path := pseudo(r.Headers, ":path")
+	dst := make([]byte, 0, e.kongSize(r, path))
+	dst = append(dst, '{')
 	if e.forward.Method {
-		env.Method = pseudo(r.Headers, ":method")
+		if method := pseudo(r.Headers, ":method"); method != "" {
+			dst = appendString(appendKey(dst, "method"), method)
+		}
 	}
+	// Room for about 16 pairs on the stack: requests carry about ten
+	// headers or arguments.
+	var argsBuf [16]arg
 	if e.forward.URI {
-		path := pseudo(r.Headers, ":path")
-		env.URI = &path
+		dst = appendString(appendKey(dst, "uri"), path)
 		query := ""
 		if i := strings.IndexByte(path, '?'); i >= 0 {
 			query = path[i+1:]
 		}
-		env.URIArgs = queryArgs(query)
+		dst = appendArgObject(appendKey(dst, "uri_args"), queryArgs(argsBuf[:0], query))
 	}
 	if e.forward.Headers {
-		env.Headers = headerObject(r.Headers)
+		dst = appendArgObject(appendKey(dst, "headers"), headerArgs(argsBuf[:0], r.Headers))
 	}
 	if e.forward.Body {
-		if err := encodeBody(&env, contentType(r.Headers), r.Body); err != nil {
+		var err error
+		if dst, err = appendBody(dst, bodyMediaType(r.Headers), r.Body); err != nil {
 			return nil, err
 		}
 	}
-
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	// Keep <, > and & as they are: the consumer is not an HTML page.
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(&env); err != nil {
-		// Every value above is a string, a map of strings or validated JSON.
-		panic("encoder: envelope does not marshal: " + err.Error())
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+	return append(dst, '}'), nil
 }
 
-// encodeBody fills body, body_args and body_base64 by Kong's rules
+// appendKey appends an envelope key and its colon, after a comma unless it
+// is the first (dst holds only the opening brace).
+func appendKey(dst []byte, key string) []byte {
+	if len(dst) > 1 {
+		dst = append(dst, ',')
+	}
+	dst = append(dst, '"')
+	dst = append(dst, key...)
+	return append(dst, '"', ':')
+}
+
+// kongSize is about the envelope's length, so that it is written without
+// growing the buffer: the headers (the path among them) with some room for
+// escapes, plus the body twice (as a string, escaped, and as body_args) or
+// as base64.
+func (e *Encoder) kongSize(r *message.Request, path string) int {
+	n := 64
+	if e.forward.URI {
+		n += 2*len(path) + 32
+	}
+	if e.forward.Headers {
+		for _, h := range r.Headers {
+			n += len(h.Name) + len(h.Value) + 8
+		}
+	}
+	if e.forward.Body {
+		// Enough for a JSON body with a quote every eighth byte and its
+		// compacted copy, and for base64 (4/3).
+		n += 2*len(r.Body) + len(r.Body)/8 + 64
+	}
+	return n + n/16
+}
+
+// bodyMediaType is contentType without the cost of mime.ParseMediaType
+// (a map per request) in the common case where it cannot matter: no
+// parameters, ASCII, and not multipart, the one type whose parameters (and
+// their parse error) are used. mime.ParseMediaType's name is the lower-case
+// text before ";" without surrounding space, parameters or not.
+func bodyMediaType(hs []message.Header) mediaType {
+	for _, h := range hs {
+		if h.Name != "content-type" {
+			continue
+		}
+		if strings.IndexByte(h.Value, ';') < 0 && isASCII(h.Value) {
+			if name := strings.ToLower(strings.TrimSpace(h.Value)); name != "multipart/form-data" {
+				return mediaType{name: name}
+			}
+		}
+		return parseMediaType(h.Value)
+	}
+	return mediaType{}
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// appendBody appends body, body_args and body_base64 by Kong's rules
 // (an empty body with a JSON or multipart type gives "" and {}):
 // form, multipart and JSON bodies are kept as text and parsed into
 // body_args; text/plain, text/html and the XML types are kept as text with
@@ -68,43 +123,65 @@ func (e *Encoder) kong(r *message.Request) ([]byte, error) {
 // charset=utf-8" is base64-encoded there, which is a bug we don't copy).
 // A body that is not valid UTF-8 cannot be a JSON string, so it is
 // base64-encoded whatever its type.
-func encodeBody(env *envelope, ct mediaType, body []byte) error {
-	var args any = map[string]any{}
-	text := false
+func appendBody(dst []byte, ct mediaType, body []byte) ([]byte, error) {
+	if ct.isJSON() && len(body) > 0 {
+		return appendJSONBody(dst, ct, body)
+	}
+	// Many clients send a JSON content-type on every request, bodyless
+	// ones included: an empty body is an empty body, not bad JSON.
+	var args []arg
+	text := ct.isJSON()
 	switch {
-	case ct.isJSON() && len(body) == 0:
-		// Many clients send a JSON content-type on every request, bodyless
-		// ones included: an empty body is an empty body, not bad JSON.
-		text = true
-	case ct.isJSON():
-		if err := checkJSON(body); err != nil {
-			return &BodyError{MediaType: ct.name, Err: err}
-		}
-		// Valid JSON is embedded as it is (json.Marshal compacts it), which
-		// keeps numbers exact and costs no decode.
-		args, text = json.RawMessage(body), true
+	case text:
 	case ct.name == "application/x-www-form-urlencoded":
 		args, text = formArgs(string(body)), true
 	case ct.name == "multipart/form-data":
 		parsed, err := multipartArgs(body, ct)
 		if err != nil {
-			return &BodyError{MediaType: ct.name, Err: err}
+			return nil, &BodyError{MediaType: ct.name, Err: err}
 		}
 		args, text = parsed, true
 	case rawTextTypes[ct.name]:
 		text = true
 	}
-
-	env.BodyArgs = args
-	if text && utf8.Valid(body) {
-		s := string(body)
-		env.Body = &s
-		return nil
+	asText := text && utf8.Valid(body)
+	dst = appendKey(dst, "body")
+	if asText {
+		dst = appendText(dst, body)
+	} else {
+		// base64 needs no escaping.
+		dst = append(dst, '"')
+		dst = base64.StdEncoding.AppendEncode(dst, body)
+		dst = append(dst, '"')
 	}
-	s := base64.StdEncoding.EncodeToString(body)
-	env.Body = &s
-	env.BodyBase64 = true
-	return nil
+	dst = appendArgObject(appendKey(dst, "body_args"), args)
+	if !asText {
+		dst = append(appendKey(dst, "body_base64"), "true"...)
+	}
+	return dst, nil
+}
+
+// appendJSONBody appends a JSON body as the body string and, compacted, as
+// body_args: valid JSON is embedded as it is, which keeps numbers exact and
+// costs no decode.
+func appendJSONBody(dst []byte, ct mediaType, body []byte) ([]byte, error) {
+	if !utf8.Valid(body) {
+		return nil, &BodyError{MediaType: ct.name, Err: checkJSON(body)}
+	}
+	dst = appendText(appendKey(dst, "body"), body)
+	dst = appendKey(dst, "body_args")
+	if out, ok := appendCompactJSON(dst, body); ok {
+		return out, nil
+	}
+	// Slow path: encoding/json says what is wrong. Were it to accept what
+	// appendCompactJSON refused, its compaction is the answer (and a bug of
+	// ours, which the differential tests are there to catch).
+	if err := checkJSON(body); err != nil {
+		return nil, &BodyError{MediaType: ct.name, Err: err}
+	}
+	var compact bytes.Buffer
+	_ = json.Compact(&compact, body) // valid: checked above
+	return append(dst, compact.Bytes()...), nil
 }
 
 // rawTextTypes are Kong's raw_content_types: bodies of these types are sent
@@ -127,12 +204,14 @@ func pseudo(hs []message.Header, name string) string {
 	return ""
 }
 
-// headerObject maps each header name to its value, or to the list of its
-// values when repeated (Kong's kong.request.get_headers shape). Pseudo-headers
-// are left out, except :authority, which becomes "host" as on HTTP/1.1.
-func headerObject(hs []message.Header) map[string]any {
-	out := make(map[string]any, len(hs))
+// headerArgs appends each header's name and value (appendArgObject makes
+// repeats a list: Kong's kong.request.get_headers shape). Pseudo-headers are
+// left out, except :authority, which becomes "host" as on HTTP/1.1. Values
+// are read as Latin-1 when not UTF-8; names (and :authority) are not, as
+// before.
+func headerArgs(args []arg, hs []message.Header) []arg {
 	var authority string
+	hasHost := false
 	for _, h := range hs {
 		if strings.HasPrefix(h.Name, ":") {
 			if h.Name == ":authority" {
@@ -140,37 +219,11 @@ func headerObject(hs []message.Header) map[string]any {
 			}
 			continue
 		}
-		addArg(out, h.Name, latin1IfNotUTF8(h.Value))
+		hasHost = hasHost || h.Name == "host"
+		args = append(args, arg{name: h.Name, value: latin1IfNotUTF8(h.Value)})
 	}
-	if _, ok := out["host"]; !ok && authority != "" {
-		out["host"] = authority
+	if !hasHost && authority != "" {
+		args = append(args, arg{name: "host", value: authority})
 	}
-	return out
-}
-
-// latin1IfNotUTF8 keeps text that JSON cannot hold as it is: HTTP allows
-// bytes 0x80-0xFF in header values (obs-text), and %-escapes may decode to
-// them; encoding/json would replace each with U+FFFD. Read as Latin-1, the
-// historical charset of HTTP headers, every byte survives as one character.
-func latin1IfNotUTF8(s string) string {
-	if utf8.ValidString(s) {
-		return s
-	}
-	r := make([]rune, len(s))
-	for i := 0; i < len(s); i++ {
-		r[i] = rune(s[i])
-	}
-	return string(r)
-}
-
-// addArg records a value under name, turning repeats into a list.
-func addArg(args map[string]any, name string, value any) {
-	switch prev := args[name].(type) {
-	case nil:
-		args[name] = value
-	case []any:
-		args[name] = append(prev, value)
-	default:
-		args[name] = []any{prev, value}
-	}
+	return args
 }
