@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"net/http"
 	"sync"
 
 	"github.com/kafka-upstream/envoy-kafka-upstream/config"
@@ -151,18 +150,15 @@ func (rc *routeConfig) over(parent *filterConfig) target {
 		return t
 	}
 	var t target
-	merged := config.Overlay(parent.proto, rc.proto)
-	if settings, err := config.Resolve(merged); err != nil {
-		// Both configs were valid alone; together they are not (say, a
-		// route turning off the one forward_* flag its parent had on).
-		// Nothing can fail at this point: every request of the route
-		// says why.
+	pipeline, _, err := ingest.Inherit(parent.pipeline, parent.proto, rc.proto)
+	if err != nil {
+		// Nothing can fail at this point: every request of the route says
+		// why.
 		logger.Error("a per-route config does not fit its filter's config", "error", err.Error())
-		r := ingest.ErrorReply(http.StatusInternalServerError, misconfiguredDetails,
-			"the route's kafka-upstream config does not fit the filter's: "+err.Error())
+		r := ingest.Misconfigured("the route's kafka-upstream config does not fit the filter's: " + err.Error())
 		t.invalid = &r
 	} else {
-		t.pipeline = parent.pipeline.Derive(settings)
+		t.pipeline = pipeline
 	}
 	if rc.merged == nil || len(rc.merged) >= maxMergedParents {
 		rc.merged = map[*filterConfig]target{}
@@ -170,5 +166,3 @@ func (rc *routeConfig) over(parent *filterConfig) target {
 	rc.merged[parent] = t
 	return t
 }
-
-const misconfiguredDetails = "kafka_upstream_misconfigured"

@@ -211,7 +211,7 @@ func (f *filter) respond(e unsafe.Pointer, r ingest.Reply) {
 	}
 	f.replied = true
 	f.mu.Unlock()
-	if r.Details == misconfiguredDetails {
+	if r.Details == ingest.MisconfiguredDetails {
 		logger.Error("misconfigured", "reply", string(r.Body))
 	}
 	envoySendResponse(e, r)

@@ -12,7 +12,6 @@ import (
 	"io"
 	"log/slog"
 	"maps"
-	"net/http"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -214,14 +213,10 @@ var continueHeaders = &extprocv3.ProcessingResponse{
 
 // misconfigured is the reply when Envoy and the server disagree: the client
 // can do nothing about it.
-func misconfigured(why string) ingest.Reply {
-	return ingest.ErrorReply(http.StatusInternalServerError, misconfiguredDetails, why)
-}
-
-const misconfiguredDetails = "kafka_upstream_misconfigured"
+func misconfigured(why string) ingest.Reply { return ingest.Misconfigured(why) }
 
 func (s *Server) reply(stream extprocv3.ExternalProcessor_ProcessServer, r ingest.Reply) error {
-	if r.Details == misconfiguredDetails {
+	if r.Details == ingest.MisconfiguredDetails {
 		s.log.Error("misconfigured", "reply", string(r.Body))
 	}
 	headers := []*corev3.HeaderValueOption{{

@@ -2,7 +2,6 @@ package filter
 
 import (
 	"log/slog"
-	"net/http"
 	"sync"
 
 	"github.com/envoyproxy/envoy/contrib/golang/common/go/api"
@@ -115,18 +114,12 @@ func (p *Parser) Merge(parent, child interface{}) interface{} {
 	if m, ok := cc.merged[pc]; ok {
 		return view(m)
 	}
-	merged := config.Overlay(pc.proto, cc.proto)
-	m := &filterConfig{proto: merged}
-	if settings, err := config.Resolve(merged); err != nil {
-		// Both configs were valid alone; together they are not (say, a
-		// route turning off the one forward_* flag its parent had on).
+	pipeline, merged, err := ingest.Inherit(pc.pipeline, pc.proto, cc.proto)
+	m := &filterConfig{proto: merged, pipeline: pipeline}
+	if err != nil {
 		// Merge cannot fail: every request of the route says why.
 		Logger().Error("a route config does not fit its parent's", "error", err)
-		m.pipeline = nil
-		m.invalid = ingest.ErrorReply(http.StatusInternalServerError, "kafka_upstream_misconfigured",
-			"the route's kafka-upstream config does not fit the listener's: "+err.Error())
-	} else {
-		m.pipeline = pc.pipeline.Derive(settings)
+		m.invalid = ingest.Misconfigured("the route's kafka-upstream config does not fit the listener's: " + err.Error())
 	}
 	if cc.merged == nil || len(cc.merged) >= maxMergedParents {
 		// Parents are replaced by config updates; forget old ones.
@@ -143,8 +136,7 @@ func (c *filterConfig) misconfigured() *ingest.Reply {
 	if c.invalid.Status != 0 {
 		return &c.invalid
 	}
-	r := ingest.ErrorReply(http.StatusInternalServerError, "kafka_upstream_misconfigured",
-		"the route's kafka-upstream config has no bootstrap_servers, and the config above it, to inherit them from, is missing or invalid")
+	r := ingest.Misconfigured("the route's kafka-upstream config has no bootstrap_servers, and the config above it, to inherit them from, is missing or invalid")
 	return &r
 }
 

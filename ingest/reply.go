@@ -62,19 +62,16 @@ func (p *Pipeline) published(results []message.Result) Reply {
 			Records []recordJSON `json:"records"`
 		}{"message sent", p.recordsJSON(results, "")})
 	}
-	reply := p.failure(failed, failedTopic)
+	o := p.failure(failed, failedTopic)
 	if acked == 0 {
-		return reply
+		return o.reply()
 	}
-	var body struct {
+	p.log.Warn("fan-out partly published", "acknowledged", acked, "records", len(results), "error", failed)
+	return jsonReply(o.status, o.details+"_partly", struct {
 		Message string       `json:"message"`
 		Error   string       `json:"error"`
 		Records []recordJSON `json:"records"`
-	}
-	_ = json.Unmarshal(reply.Body, &body)
-	body.Records = p.recordsJSON(results, body.Error)
-	p.log.Warn("fan-out partly published", "acknowledged", acked, "records", len(results), "error", failed)
-	return jsonReply(reply.Status, reply.Details+"_partly", body)
+	}{statusText(o.status), o.text, p.recordsJSON(results, o.text)})
 }
 
 func (p *Pipeline) recordsJSON(results []message.Result, failureText string) []recordJSON {
@@ -94,8 +91,17 @@ func (p *Pipeline) recordsJSON(results []message.Result, failureText string) []r
 	return out
 }
 
+// outcome is a failure's status, details and error text.
+type outcome struct {
+	status        int
+	details, text string
+}
+
+// reply is the outcome as the client gets it when nothing was published.
+func (o outcome) reply() Reply { return ErrorReply(o.status, o.details, o.text) }
+
 // failure is the one table from a producer failure to a reply.
-func (p *Pipeline) failure(err *producer.Error, topic string) Reply {
+func (p *Pipeline) failure(err *producer.Error, topic string) outcome {
 	cause := func(generic string) string {
 		if p.settings.Replies.ReturnErrorMessage {
 			return err.Error()
@@ -105,40 +111,40 @@ func (p *Pipeline) failure(err *producer.Error, topic string) Reply {
 	produceTimeout := p.settings.Producer.ProduceTimeout
 	switch err.Reason {
 	case producer.TooLarge:
-		return ErrorReply(http.StatusRequestEntityTooLarge, "kafka_upstream_record_too_large",
-			fmt.Sprintf("the Kafka record is %d bytes, more than the %d allowed (batching.bytes)", err.Size, p.settings.Producer.BatchBytes))
+		return outcome{http.StatusRequestEntityTooLarge, "kafka_upstream_record_too_large",
+			fmt.Sprintf("the Kafka record is %d bytes, more than the %d allowed (batching.bytes)", err.Size, p.settings.Producer.BatchBytes)}
 	case producer.BrokerTooLarge:
 		p.logFailure(slog.LevelWarn, "the broker refused a record as too large; batching.bytes is above the broker's max.message.bytes",
 			"topic", topic, "batching.bytes", p.settings.Producer.BatchBytes, "error", err)
-		return ErrorReply(http.StatusRequestEntityTooLarge, "kafka_upstream_record_too_large",
-			"the Kafka record is larger than the broker accepts (max.message.bytes)")
+		return outcome{http.StatusRequestEntityTooLarge, "kafka_upstream_record_too_large",
+			"the Kafka record is larger than the broker accepts (max.message.bytes)"}
 	case producer.UnknownTopic, producer.UnknownPartition:
 		details := "kafka_upstream_unknown_topic"
 		if err.Reason == producer.UnknownPartition {
 			details = "kafka_upstream_unknown_partition"
 		}
-		return ErrorReply(http.StatusNotFound, details, err.Error())
+		return outcome{http.StatusNotFound, details, err.Error()}
 	case producer.Timeout:
 		p.logFailure(slog.LevelWarn, "kafka did not acknowledge in time", "topic", topic, "timeout", produceTimeout, "error", err)
-		return ErrorReply(http.StatusGatewayTimeout, "kafka_upstream_produce_timeout",
-			cause(fmt.Sprintf("no acknowledgement from Kafka within %s", produceTimeout)))
+		return outcome{http.StatusGatewayTimeout, "kafka_upstream_produce_timeout",
+			cause(fmt.Sprintf("no acknowledgement from Kafka within %s", produceTimeout))}
 	case producer.Closed:
-		return ErrorReply(http.StatusServiceUnavailable, "kafka_upstream_closed",
-			"the Kafka producer of this configuration is closed (config update or shutdown); retry")
+		return outcome{http.StatusServiceUnavailable, "kafka_upstream_closed",
+			"the Kafka producer of this configuration is closed (config update or shutdown); retry"}
 	case producer.AuthFailed:
 		p.logFailure(slog.LevelError, "authentication to the Kafka brokers failed", "cluster", p.settings.Cluster.Describe(), "error", err)
-		return ErrorReply(http.StatusBadGateway, "kafka_upstream_auth_failed", cause("could not send message to topic"))
+		return outcome{http.StatusBadGateway, "kafka_upstream_auth_failed", cause("could not send message to topic")}
 	case producer.TLSFailed:
 		p.logFailure(slog.LevelError, "TLS to the Kafka brokers failed", "cluster", p.settings.Cluster.Describe(), "error", err)
-		return ErrorReply(http.StatusBadGateway, "kafka_upstream_tls_failed", cause("could not send message to topic"))
+		return outcome{http.StatusBadGateway, "kafka_upstream_tls_failed", cause("could not send message to topic")}
 	case producer.Canceled:
 		// Nobody is left to read it; adapters drop it.
-		return ErrorReply(StatusClientClosedRequest, "kafka_upstream_client_gone", "the client went away")
+		return outcome{StatusClientClosedRequest, "kafka_upstream_client_gone", "the client went away"}
 	default:
 		// Kong's wording; the cause goes to the log, and to the client
 		// only with return_error_message.
 		p.logFailure(slog.LevelError, "publishing to kafka failed", "topic", topic, "error", err)
-		return ErrorReply(http.StatusBadGateway, "kafka_upstream_produce_failed", cause("could not send message to topic"))
+		return outcome{http.StatusBadGateway, "kafka_upstream_produce_failed", cause("could not send message to topic")}
 	}
 }
 

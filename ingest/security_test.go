@@ -335,9 +335,9 @@ func TestFailureLogsRateLimited(t *testing.T) {
 		tlsErr := &producer.Error{Reason: producer.TLSFailed, Err: errors.New("x509: certificate signed by unknown authority")}
 		down := &producer.Error{Reason: producer.Unavailable, Err: errors.New("dial tcp: connection refused")}
 		for i := 0; i < 3; i++ {
-			expect(t, p.failure(auth, topic), 502, kongBadGateway, "kafka_upstream_auth_failed")
+			expect(t, p.failure(auth, topic).reply(), 502, kongBadGateway, "kafka_upstream_auth_failed")
 		}
-		expect(t, p.failure(tlsErr, topic), 502, kongBadGateway, "kafka_upstream_tls_failed")
+		expect(t, p.failure(tlsErr, topic).reply(), 502, kongBadGateway, "kafka_upstream_tls_failed")
 		p.failure(tlsErr, topic)
 		p.failure(down, topic)
 		// Another route of the same cluster shares the window.

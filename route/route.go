@@ -7,6 +7,7 @@ package route
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -64,7 +65,7 @@ func (r *Router) Route(req *message.Request) (Targets, error) {
 		for _, v := range q.topics {
 			for _, name := range strings.Split(v, ",") {
 				name = strings.TrimSpace(name)
-				if name == "" || contains(t.Topics, name) {
+				if name == "" || slices.Contains(t.Topics, name) {
 					continue
 				}
 				if err := config.CheckTopicName(name); err != nil {
@@ -169,13 +170,4 @@ func unescape(s string) string {
 		return u
 	}
 	return s
-}
-
-func contains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
