@@ -32,6 +32,7 @@ help:
 	@echo "make dynmod-check the dynamic module's hooks and callbacks against the pinned Envoy binary"
 	@echo "make integration  the filter against a real Kafka broker"
 	@echo "make e2e          HTTP through a real stock Envoy + Kafka, with ext_proc and with the dynamic module"
+	@echo "make bench        measure (Go benchmarks, load through Envoy in every scenario, soak) and write BENCHMARKS.md"
 	@echo "make proto        regenerate config/kafkaupstream.pb.go"
 
 build: $(SO) $(EXTPROC) $(DYNMOD)
@@ -61,6 +62,7 @@ test: unit abi-check dynmod-check integration e2e
 unit:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
+	$(GO) test -count=1 -tags kafka_upstream_nopublish -run NoPublish ./producer/
 
 abi-check: $(SO)
 	e2e/abi-check.sh $(SO) kafka-upstream envoy.yaml e2e/testdata/bad-plugin-config.yaml
@@ -77,6 +79,27 @@ integration:
 e2e: $(EXTPROC) $(DYNMOD)
 	E2E_ADAPTER=extproc e2e/with-kafka.sh $(GO) test -count=1 -tags e2e -timeout 15m ./e2e/envoy/...
 	E2E_ADAPTER=dynmod e2e/with-kafka.sh $(GO) test -count=1 -tags e2e -timeout 15m ./e2e/envoy/...
+
+# make bench: BENCHMARKS.md from one run on this machine (not part of make
+# test: it needs the machine to itself; about 30 minutes). BENCH_FLAGS go to
+# bench/driver (-quick, -only c-dynmod,e-kafka-go, -soak 0, -report-only).
+BENCH_EXTPROC := $(BUILD)/bench/extproc
+BENCH_DYNMOD  := $(BUILD)/bench/libkafka_upstream.so
+LOADGEN       := $(BUILD)/loadgen
+BENCH_FLAGS   ?=
+
+$(BENCH_EXTPROC): $(GO_SRC)
+	CGO_ENABLED=0 $(GO) build -tags kafka_upstream_nopublish -o $@ ./envoy/extproc
+
+$(BENCH_DYNMOD): $(GO_SRC) dynmod/envoy_abi.h dynmod/pin.c
+	CGO_ENABLED=1 $(GO) build -tags kafka_upstream_nopublish -buildmode=c-shared -o $@ ./envoy/dynmod
+	@rm -f $(BUILD)/bench/libkafka_upstream.h
+
+$(LOADGEN): $(GO_SRC)
+	$(GO) build -o $@ ./bench/loadgen
+
+bench: $(EXTPROC) $(DYNMOD) $(BENCH_EXTPROC) $(BENCH_DYNMOD) $(LOADGEN)
+	$(GO) run ./bench/driver -root . $(BENCH_FLAGS)
 
 run: $(EXTPROC) $(DYNMOD)
 	ADAPTER=$(ADAPTER) e2e/run.sh

@@ -42,6 +42,7 @@ func envoy_dynamic_module_on_program_init() C.envoy_dynamic_module_type_abi_vers
 	if C.kafka_upstream_pin() == 0 {
 		logger.Warn("could not pin the module in memory: set dynamic_module_config.do_not_close, or Envoy may unload the Go runtime and crash")
 	}
+	startDebugServer()
 	return abiVersion
 }
 

@@ -23,6 +23,9 @@ import (
 // learn it in well under a second instead of at the deadline. Only the
 // records not yet acknowledged are written again.
 func (p *Producer) Publish(ctx context.Context, records []message.Record) []message.Result {
+	if publishingDisabled {
+		return pretendPublished(records)
+	}
 	call := &publishCall{results: make([]message.Result, len(records)), acked: make([]bool, len(records))}
 	msgs := make([]kafka.Message, len(records))
 	for i, r := range records {

@@ -67,6 +67,8 @@ func mainErr(args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "measured duration, after the warm-up")
 	fs.DurationVar(&o.Warmup, "warmup", 2*time.Second, "warm-up before measuring (same load, not counted)")
 	fs.DurationVar(&o.Timeout, "timeout", 10*time.Second, "per-request timeout (an error when exceeded)")
+	fs.StringVar(&o.Kafka, "kafka", "", "publish to these brokers (host:port,…) directly with kafka-go instead of sending HTTP: the publishing ceiling; -conns is the concurrency, -url's path and the body make the record")
+	fs.StringVar(&o.KafkaConfig, "kafka-config", "", "with -kafka: the ext_proc server's config file whose default config gives the record's format, topic and the writer settings")
 	fs.StringVar(&out, "out", "", "write the JSON summary to this file instead of stdout")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -93,10 +95,21 @@ func mainErr(args []string, stdout, stderr io.Writer) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	senders, dials, closeAll := httpSenders(o)
-	s := run(ctx, o, senders)
-	closeAll()
-	s.Dials = dials.Load()
+	var s *summary
+	if o.Kafka != "" {
+		senders, closeAll, err := kafkaSenders(o)
+		if err != nil {
+			return err
+		}
+		s = run(ctx, o, senders)
+		closeAll()
+		s.Proto = "kafka"
+	} else {
+		senders, dials, closeAll := httpSenders(o)
+		s = run(ctx, o, senders)
+		closeAll()
+		s.Dials = dials.Load()
+	}
 
 	js, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {

@@ -31,6 +31,11 @@ type options struct {
 	Duration    time.Duration
 	Warmup      time.Duration
 	Timeout     time.Duration
+	// Kafka, when set, is the brokers to publish to directly, instead of
+	// HTTP requests to URL; KafkaConfig the server config with the record
+	// and writer settings (kafka.go).
+	Kafka       string
+	KafkaConfig string
 }
 
 const (
@@ -42,8 +47,12 @@ const (
 
 func (o *options) check() error {
 	switch {
-	case o.URL == "":
-		return errors.New("-url is required")
+	case o.URL == "" && o.Kafka == "":
+		return errors.New("-url (or -kafka) is required")
+	case o.Kafka != "" && o.KafkaConfig == "":
+		return errors.New("-kafka needs -kafka-config (the ext_proc server's config file)")
+	case o.Kafka != "" && o.Streams > 1:
+		return errors.New("-streams applies to HTTP only")
 	case o.Proto != protoHTTP1 && o.Proto != protoH2C:
 		return fmt.Errorf("-proto %q: want %s or %s", o.Proto, protoHTTP1, protoH2C)
 	case o.Mode != modeOpen && o.Mode != modeClosed:
@@ -98,6 +107,9 @@ type workerStats struct {
 	// how many sends were more than lateAfter behind.
 	lag  *histogram
 	late uint64
+	// every2xx counts 2xx replies of the whole run, warm-up included: what
+	// a topic grows by.
+	every2xx uint64
 }
 
 // lateAfter is how far behind its intended time a send may start before
@@ -129,6 +141,12 @@ func (w *workerStats) add(status int, err error, latency time.Duration, done tim
 		return
 	}
 	w.status[status]++
+}
+
+func (w *workerStats) count2xx(status int, err error) {
+	if err == nil && status >= 200 && status < 300 {
+		w.every2xx++
+	}
 }
 
 // run drives senders (one per worker) for o.Warmup + o.Duration and
@@ -197,6 +215,7 @@ func openLoop(ctx context.Context, send sendFunc, st *workerStats, tokens <-chan
 		sent := time.Now()
 		status, err := send(ctx)
 		done := time.Now()
+		st.count2xx(status, err)
 		if intended.Before(measureFrom) {
 			continue
 		}
@@ -217,6 +236,7 @@ func closedLoop(ctx context.Context, send sendFunc, st *workerStats, measureFrom
 		}
 		status, err := send(ctx)
 		done := time.Now()
+		st.count2xx(status, err)
 		if sent.Before(measureFrom) {
 			continue
 		}
@@ -226,23 +246,26 @@ func closedLoop(ctx context.Context, send sendFunc, st *workerStats, measureFrom
 
 // summary is the JSON the generator prints.
 type summary struct {
-	URL         string            `json:"url"`
-	Method      string            `json:"method"`
-	Proto       string            `json:"proto"`
-	Mode        string            `json:"mode"`
-	Conns       int               `json:"conns"`
-	Streams     int               `json:"streams_per_conn"`
-	TargetRate  float64           `json:"target_rate_rps,omitempty"`
-	BodyBytes   int               `json:"body_bytes"`
-	DurationS   float64           `json:"duration_s"`
-	WarmupS     float64           `json:"warmup_s"`
-	Requests    uint64            `json:"requests"`
-	OK          uint64            `json:"2xx"`
-	Others      uint64            `json:"others"` // non_2xx + errors
-	Non2xx      uint64            `json:"non_2xx"`
-	Errors      uint64            `json:"errors"`
-	Status      map[string]uint64 `json:"status"`
-	ErrorSample []string          `json:"error_samples,omitempty"`
+	URL        string            `json:"url"`
+	Method     string            `json:"method"`
+	Proto      string            `json:"proto"`
+	Mode       string            `json:"mode"`
+	Conns      int               `json:"conns"`
+	Streams    int               `json:"streams_per_conn"`
+	TargetRate float64           `json:"target_rate_rps,omitempty"`
+	BodyBytes  int               `json:"body_bytes"`
+	DurationS  float64           `json:"duration_s"`
+	WarmupS    float64           `json:"warmup_s"`
+	Requests   uint64            `json:"requests"`
+	OK         uint64            `json:"2xx"`
+	Others     uint64            `json:"others"` // non_2xx + errors
+	Non2xx     uint64            `json:"non_2xx"`
+	Errors     uint64            `json:"errors"`
+	Status     map[string]uint64 `json:"status"`
+	// Every2xx: every 2xx reply of the run, the warm-up's included; what
+	// the topic should have grown by.
+	Every2xx    uint64   `json:"every_2xx"`
+	ErrorSample []string `json:"error_samples,omitempty"`
 	// ElapsedS runs from the end of the warm-up to the end of the window
 	// or, if later, the last reply to a request counted; ThroughputRPS is
 	// Requests over it. Latency covers every request counted, errors
@@ -258,7 +281,9 @@ type summary struct {
 	SendLag   *lagMS `json:"send_lag_ms,omitempty"`
 	LateSends uint64 `json:"late_sends,omitempty"`
 	Dials     int64  `json:"dials"`
-	hist      *histogram
+	// CDF: the latency (ms) at each of cdfPercentiles, for charts.
+	CDF  []cdfPoint `json:"cdf"`
+	hist *histogram
 }
 
 type lagMS struct {
@@ -276,6 +301,21 @@ type latencyMS struct {
 	P999 float64 `json:"p99_9"`
 	Max  float64 `json:"max"`
 }
+
+type cdfPoint struct {
+	Percentile float64 `json:"p"`
+	LatencyMS  float64 `json:"ms"`
+}
+
+// cdfPercentiles are where a latency CDF is sampled: every percent, then
+// ever closer to the tail, which is where the scenarios differ.
+var cdfPercentiles = func() []float64 {
+	var ps []float64
+	for p := 1.0; p < 99; p++ {
+		ps = append(ps, p)
+	}
+	return append(ps, 99, 99.5, 99.9, 99.95, 99.99, 100)
+}()
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
@@ -308,6 +348,7 @@ func summarise(o *options, stats []*workerStats, measureFrom time.Time) *summary
 			last = st.lastDone
 		}
 		s.LateSends += st.late
+		s.Every2xx += st.every2xx
 	}
 	s.Requests = s.hist.n
 	s.Others = s.Non2xx + s.Errors
@@ -320,6 +361,9 @@ func summarise(o *options, stats []*workerStats, measureFrom time.Time) *summary
 		Min: ms(h.minimum()), Mean: ms(h.mean()),
 		P50: ms(h.percentile(50)), P90: ms(h.percentile(90)), P99: ms(h.percentile(99)),
 		P999: ms(h.percentile(99.9)), Max: ms(h.percentile(100)),
+	}
+	for _, p := range cdfPercentiles {
+		s.CDF = append(s.CDF, cdfPoint{Percentile: p, LatencyMS: ms(h.percentile(p))})
 	}
 	if o.Mode == modeOpen {
 		s.SendLag = &lagMS{P50: ms(lag.percentile(50)), P99: ms(lag.percentile(99)), Max: ms(lag.percentile(100))}

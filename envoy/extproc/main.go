@@ -27,6 +27,7 @@ import (
 
 	"github.com/kafka-upstream/envoy-kafka-upstream/config"
 	"github.com/kafka-upstream/envoy-kafka-upstream/extproc"
+	"github.com/kafka-upstream/envoy-kafka-upstream/internal/debugserver"
 )
 
 func main() {
@@ -36,6 +37,7 @@ func main() {
 		grace      = flag.Duration("grace", 15*time.Second, "on shutdown, how long in-flight requests may take to finish")
 		maxMsg     = flag.Int("max-recv-msg-size", 64<<20, "largest gRPC message accepted, in bytes; keep it above Envoy's buffer limit (1 MiB by default)")
 		logLevel   = flag.String("log-level", "info", "debug, info, warn or error")
+		debugAddr  = flag.String("debug-addr", "", "serve Go's runtime profiles (net/http/pprof, /debug/pprof/) on this address, e.g. 127.0.0.1:6060; off by default")
 	)
 	flag.Parse()
 
@@ -45,6 +47,14 @@ func main() {
 		os.Exit(2)
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if *debugAddr != "" {
+		a, err := debugserver.Start(*debugAddr, log)
+		if err != nil {
+			log.Error("extproc: -debug-addr: " + err.Error())
+			os.Exit(1)
+		}
+		log.Info("serving runtime profiles", "addr", a.String())
+	}
 	if err := run(log, *configPath, *addr, *grace, *maxMsg); err != nil {
 		log.Error("extproc: " + err.Error())
 		os.Exit(1)

@@ -1,0 +1,5 @@
+//go:build !kafka_upstream_nopublish
+
+package producer
+
+const publishingDisabled = false
