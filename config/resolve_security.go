@@ -1,8 +1,10 @@
 package config
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"fmt"
 	"math"
 	"net/url"
@@ -14,6 +16,10 @@ import (
 type TLS struct {
 	// RootCAs verify the broker certificates; nil means the system's.
 	RootCAs *x509.CertPool
+	// CAFingerprint identifies the CA file's contents (SHA-256, hex), ""
+	// without one: two configs naming one file share a producer only
+	// while its contents are the same (ProducerIdentity).
+	CAFingerprint string
 	// ServerName overrides each broker's host for verification.
 	ServerName string
 	// MinVersion is tls.VersionTLS12 (default) or tls.VersionTLS13.
@@ -92,6 +98,8 @@ func resolveTLS(t *Tls, p *problems) *TLS {
 			p.add("tls.ca_file", "%v", err)
 		default:
 			out.RootCAs = x509.NewCertPool()
+			sum := sha256.Sum256(pem)
+			out.CAFingerprint = hex.EncodeToString(sum[:])
 			if !out.RootCAs.AppendCertsFromPEM(pem) {
 				p.add("tls.ca_file", "%s holds no PEM certificate", f)
 			}

@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -545,7 +546,7 @@ func TestSettingsOfSecuredConfigs(t *testing.T) {
 		}
 		want := defaults()
 		want.Cluster = Cluster{Brokers: []string{"k1:9093", "k2:9093"}, ClientID: "kafka-upstream",
-			TLS: &TLS{RootCAs: got.Cluster.TLS.RootCAs, ServerName: "kafka.internal", MinVersion: tls.VersionTLS13,
+			TLS: &TLS{RootCAs: got.Cluster.TLS.RootCAs, CAFingerprint: fmt.Sprintf("%x", sha256.Sum256(f.caPEM)), ServerName: "kafka.internal", MinVersion: tls.VersionTLS13,
 				CertFile: f.cert, KeyFile: f.key},
 			SASL: &SASL{Mechanism: SASLScramSHA512, Username: "alice", Password: SecretFile(pw)},
 		}

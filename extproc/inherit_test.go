@@ -50,14 +50,20 @@ func TestNamedConfigWithBase(t *testing.T) {
 		"default": kafkaConfig(c, topic, map[string]any{"forward_method": true}),
 		"configs": map[string]any{
 			"raw":   map[string]any{"base": "default", "topic": "raw", "format": "raw"},
-			"audit": kafkaConfig(c, auditTopic, nil),
+			"audit": kafkaConfig(c, auditTopic, map[string]any{"required_acks": 1}),
+			"same":  kafkaConfig(c, auditTopic, nil),
 		},
 	})
 	if extproc.ProducerOf(e.server, "raw") != extproc.ProducerOf(e.server, "") {
 		t.Error("config raw has a Kafka producer of its own, want default's")
 	}
 	if p := extproc.ProducerOf(e.server, "audit"); p == 0 || p == extproc.ProducerOf(e.server, "") {
-		t.Error("config audit, with its own bootstrap_servers, shares a producer")
+		t.Error("config audit, with other acks, shares default's producer")
+	}
+	// Its own bootstrap_servers, but the same cluster and producer
+	// settings: one writer (producer.Acquire).
+	if extproc.ProducerOf(e.server, "same") != extproc.ProducerOf(e.server, "") {
+		t.Error("config same, naming default's cluster with default's settings, has a producer of its own")
 	}
 
 	stream := e.open(t, config.SelectorHeader, "raw")

@@ -39,7 +39,7 @@ func New(s *config.Settings, log *slog.Logger) *Pipeline {
 	for _, w := range s.Warnings {
 		log.Warn(w)
 	}
-	p.producer = producer.New(s.Cluster, s.Producer, log)
+	p.producer = producer.Acquire(s.Cluster, s.Producer, log)
 	p.owner = true
 	p.limit = lograte.New(failureLogEvery)
 	return p

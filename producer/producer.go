@@ -23,6 +23,10 @@ type Producer struct {
 	autoCreate bool
 	mechanism  any // the SASL mechanism, to stop an OAuth token's timer
 	lastForget atomic.Int64
+	// identity and refs: a shared producer's key and reference count
+	// (shared.go), guarded by shared's lock; "" and 0 for one from New.
+	identity string
+	refs     int
 }
 
 // New builds a producer for cluster c with settings s. It opens no connection: kafka-go connects
@@ -77,9 +81,13 @@ func New(c config.Cluster, s config.Producer, log *slog.Logger) *Producer {
 // MaxRecordBytes is the largest record the producer accepts.
 func (p *Producer) MaxRecordBytes() int64 { return p.maxBytes }
 
-// Close waits for records already handed to the writer, then releases its
-// connections. Publish fails with reason Closed afterwards.
+// Close gives back a reference from Acquire (or ends a producer from New).
+// The last one waits for records already handed to the writer, then
+// releases its connections; Publish fails with reason Closed afterwards.
 func (p *Producer) Close() error {
+	if !p.release() {
+		return nil
+	}
 	err := p.writer.Close()
 	if m, ok := p.mechanism.(*oauthBearer); ok {
 		m.tokens.stop()

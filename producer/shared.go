@@ -1,0 +1,62 @@
+package producer
+
+import (
+	"log/slog"
+	"sync"
+
+	"github.com/kafka-upstream/envoy-kafka-upstream/config"
+)
+
+// Producers are shared by every config that needs the same one
+// (config.ProducerIdentity: same brokers, security, acks, batching, …):
+// each config load — every LDS update, every Istio push — would otherwise
+// open new connections to the cluster, and closing the old config would
+// close its writer under requests still in flight. Acquire hands out a
+// reference; Close gives it back, and the last Close flushes and closes
+// the writer.
+var shared = struct {
+	sync.Mutex
+	byIdentity map[string]*Producer
+}{byIdentity: map[string]*Producer{}}
+
+// Acquire returns the producer for cluster c and settings s, building it
+// on first use. Every Acquire needs one Close.
+func Acquire(c config.Cluster, s config.Producer, log *slog.Logger) *Producer {
+	// The identity holds secret fingerprints: a map key only, never logged.
+	id := config.ProducerIdentity(c, s)
+	shared.Lock()
+	defer shared.Unlock()
+	if p, ok := shared.byIdentity[id]; ok {
+		p.refs++
+		return p
+	}
+	p := New(c, s, log)
+	p.identity, p.refs = id, 1
+	shared.byIdentity[id] = p
+	return p
+}
+
+// SharedProducers is how many distinct shared producers are open (tests).
+func SharedProducers() int {
+	shared.Lock()
+	defer shared.Unlock()
+	return len(shared.byIdentity)
+}
+
+// release gives back one reference to a shared producer and reports
+// whether it was the last (the caller then closes the writer). A producer
+// from New is not shared: its first Close is its last.
+func (p *Producer) release() (last bool) {
+	if p.identity == "" {
+		return true
+	}
+	shared.Lock()
+	defer shared.Unlock()
+	if p.refs--; p.refs > 0 {
+		return false
+	}
+	if shared.byIdentity[p.identity] == p {
+		delete(shared.byIdentity, p.identity)
+	}
+	return true
+}
