@@ -33,6 +33,7 @@ type driver struct {
 	kafkaPID                   int
 	duration, warmup, soakFor  time.Duration
 	benchtime                  string
+	envoyConcurrency           int // 0: Envoy's default (one worker per core)
 }
 
 // results is everything one make bench measured (results.json).
@@ -59,9 +60,11 @@ func main() {
 	reportOnly := flag.Bool("report-only", false, "redraw the charts and rewrite BENCHMARKS.md from results.json")
 	skipGo := flag.Bool("skip-go-bench", false, "do not run the Go benchmarks")
 	soak := flag.Duration("soak", 5*time.Minute, "soak duration per adapter (0: no soak)")
+	concurrency := flag.Int("envoy-concurrency", 0, "Envoy's --concurrency (worker threads); 0: its default, one per core")
 	flag.Parse()
 
 	d := &driver{duration: 10 * time.Second, warmup: 2 * time.Second, soakFor: *soak, kafkaPort: "29092", benchtime: "1s"}
+	d.envoyConcurrency = *concurrency
 	if *quick {
 		d.duration, d.warmup, d.benchtime = 3*time.Second, time.Second, "100ms"
 		d.soakFor = min(d.soakFor, 40*time.Second)
@@ -124,11 +127,15 @@ func (d *driver) runAll(ctx context.Context, only string, skipGo bool) (res *res
 		return nil, err
 	}
 	res.Machine, res.Versions = machine(), d.versions()
+	envoyWorkers := "--concurrency default (one worker per core)"
+	if d.envoyConcurrency > 0 {
+		envoyWorkers = fmt.Sprintf("--concurrency %d", d.envoyConcurrency)
+	}
 	res.Method = map[string]string{
 		"duration": d.duration.String(), "warmup": d.warmup.String(), "soak": d.soakFor.String(),
 		"body":     "1024-byte JSON object, POST " + benchPath + " (make run's default route: Kong's envelope with every forward_* flag, topic events, 3 partitions)",
 		"go_bench": "go test -run ^$ -bench . -benchmem -count 5 -benchtime " + d.benchtime + " ./encoder/ ./ingest/",
-		"envoy":    "--concurrency default (one worker per core)",
+		"envoy":    envoyWorkers,
 	}
 
 	if !skipGo {

@@ -136,7 +136,20 @@ func (d *driver) load(ctx context.Context, sc scenario, r *running, proto string
 }
 
 // topicEnd is the sum of the bench topic's partitions' high watermarks.
+// A topic just created may not have its leaders yet: it asks again for
+// up to 15 s.
 func (d *driver) topicEnd(ctx context.Context) (int64, error) {
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		n, err := d.topicEndOnce(ctx)
+		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
+			return n, err
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+func (d *driver) topicEndOnce(ctx context.Context) (int64, error) {
 	c := &kafka.Client{Addr: kafka.TCP("127.0.0.1:" + d.kafkaPort), Timeout: 10 * time.Second}
 	md, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{benchTopic}})
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -123,7 +124,11 @@ func (d *driver) startScenario(ctx context.Context, sc scenario) (*running, erro
 			return nil, err
 		}
 	}
-	p, err := start("envoy", dir, env, d.envoy, "-c", envoyCfg, "--disable-hot-restart", "--log-level", "warn")
+	args := []string{"-c", envoyCfg, "--disable-hot-restart", "--log-level", "warn"}
+	if d.envoyConcurrency > 0 {
+		args = append(args, "--concurrency", strconv.Itoa(d.envoyConcurrency))
+	}
+	p, err := start("envoy", dir, env, d.envoy, args...)
 	if err != nil {
 		r.stop()
 		return nil, err

@@ -10,7 +10,7 @@
 //	go run ./bench/loadgen -url http://127.0.0.1:10000/orders -size 1024 \
 //	    -conns 16 -proto h2c -mode open -rate 5000 -duration 10s -warmup 2s
 //
-// See docs/benchmarks-plan.md.
+// See docs/benchmarks.md.
 package main
 
 import (
