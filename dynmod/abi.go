@@ -26,7 +26,6 @@ import (
 	"maps"
 	"runtime/cgo"
 	"slices"
-	"strings"
 	"unsafe"
 
 	"github.com/kafka-upstream/envoy-kafka-upstream/ingest"
@@ -251,19 +250,52 @@ func envoyRequestHeaders(e unsafe.Pointer) []message.Header {
 	if n == 0 {
 		return nil
 	}
-	arr := (*C.envoy_dynamic_module_type_envoy_http_header)(C.calloc(n, C.sizeof_envoy_dynamic_module_type_envoy_http_header))
-	defer C.free(unsafe.Pointer(arr))
-	if !bool(C.envoy_dynamic_module_callback_http_get_headers(ep, C.envoy_dynamic_module_type_http_header_type_RequestHeader, arr)) {
+	// Go memory holding only C pointers, which Envoy fills in: allowed by
+	// cgo's rules, and no calloc/free round trip per request.
+	hs := make([]C.envoy_dynamic_module_type_envoy_http_header, int(n))
+	if !bool(C.envoy_dynamic_module_callback_http_get_headers(ep, C.envoy_dynamic_module_type_http_header_type_RequestHeader, &hs[0])) {
 		return nil
 	}
-	out := make([]message.Header, 0, int(n))
-	for _, h := range unsafe.Slice(arr, int(n)) {
-		out = append(out, message.Header{
-			Name:  strings.ToLower(C.GoStringN(h.key_ptr, C.int(h.key_length))),
-			Value: C.GoStringN(h.value_ptr, C.int(h.value_length)),
-		})
+	// Envoy's strings live only during this hook: one copy of them all
+	// into one buffer, the headers' strings slices of it (two allocations
+	// instead of two per header). Names are lower-cased on the way (Envoy
+	// sends them lower-case already; ASCII only, as HTTP allows).
+	size := 0
+	for _, h := range hs {
+		size += int(h.key_length) + int(h.value_length)
+	}
+	buf := make([]byte, 0, size)
+	out := make([]message.Header, len(hs))
+	for i, h := range hs {
+		start := len(buf)
+		for _, c := range cBytes(h.key_ptr, h.key_length) {
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			buf = append(buf, c)
+		}
+		mid := len(buf)
+		buf = append(buf, cBytes(h.value_ptr, h.value_length)...)
+		out[i] = message.Header{Name: sliceString(buf, start, mid), Value: sliceString(buf, mid, len(buf))}
 	}
 	return out
+}
+
+// cBytes views n bytes of C memory (valid only while Envoy says so).
+func cBytes(p *C.char, n C.size_t) []byte {
+	if n == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(p)), int(n))
+}
+
+// sliceString is buf[from:to] as a string without a copy; buf is never
+// written again after the headers are built.
+func sliceString(buf []byte, from, to int) string {
+	if from == to {
+		return ""
+	}
+	return unsafe.String(&buf[from], to-from)
 }
 
 // envoyRequestBody copies the request body Envoy holds: the buffered part
