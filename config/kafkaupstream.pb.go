@@ -124,8 +124,14 @@ type Config struct {
 	// of a process that uses a codec must agree on its level. Default: the
 	// codec's own (gzip 6, zstd 3).
 	CompressionLevel *int32 `protobuf:"varint,28,opt,name=compression_level,json=compressionLevel,proto3,oneof" json:"compression_level,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// A record header carrying a stable id of the request, for consumers
+	// that deduplicate (delivery is at least once: a retried write can land
+	// twice): the client's Idempotency-Key header when it sent one, else
+	// Envoy's x-request-id; no header when the request has neither. The
+	// value is the record header's key, e.g. "request-id". Default "" (off).
+	RequestIdHeader *string `protobuf:"bytes,29,opt,name=request_id_header,json=requestIdHeader,proto3,oneof" json:"request_id_header,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Config) Reset() {
@@ -352,6 +358,13 @@ func (x *Config) GetCompressionLevel() int32 {
 		return *x.CompressionLevel
 	}
 	return 0
+}
+
+func (x *Config) GetRequestIdHeader() string {
+	if x != nil && x.RequestIdHeader != nil {
+		return *x.RequestIdHeader
+	}
+	return ""
 }
 
 type Tls struct {
@@ -987,7 +1000,7 @@ var File_kafkaupstream_proto protoreflect.FileDescriptor
 
 const file_kafkaupstream_proto_rawDesc = "" +
 	"\n" +
-	"\x13kafkaupstream.proto\x12\x10kafkaupstream.v1\x1a\x1egoogle/protobuf/duration.proto\"\xba\v\n" +
+	"\x13kafkaupstream.proto\x12\x10kafkaupstream.v1\x1a\x1egoogle/protobuf/duration.proto\"\x81\f\n" +
 	"\x06Config\x12+\n" +
 	"\x11bootstrap_servers\x18\x01 \x03(\tR\x10bootstrapServers\x12\x14\n" +
 	"\x05topic\x18\x02 \x01(\tR\x05topic\x12*\n" +
@@ -1020,7 +1033,8 @@ const file_kafkaupstream_proto_rawDesc = "" +
 	"\x04sasl\x18\x1a \x01(\v2\x16.kafkaupstream.v1.SaslR\x04sasl\x12 \n" +
 	"\vcompression\x18\x1b \x01(\tR\vcompression\x120\n" +
 	"\x11compression_level\x18\x1c \x01(\x05H\n" +
-	"R\x10compressionLevel\x88\x01\x01B\x11\n" +
+	"R\x10compressionLevel\x88\x01\x01\x12/\n" +
+	"\x11request_id_header\x18\x1d \x01(\tH\vR\x0frequestIdHeader\x88\x01\x01B\x11\n" +
 	"\x0f_forward_methodB\x0e\n" +
 	"\f_forward_uriB\x12\n" +
 	"\x10_forward_headersB\x0f\n" +
@@ -1031,7 +1045,8 @@ const file_kafkaupstream_proto_rawDesc = "" +
 	"\v_key_headerB\x16\n" +
 	"\x14_partition_query_argB\x13\n" +
 	"\x11_partition_headerB\x14\n" +
-	"\x12_compression_level\"\xe4\x01\n" +
+	"\x12_compression_levelB\x14\n" +
+	"\x12_request_id_header\"\xe4\x01\n" +
 	"\x03Tls\x12\x18\n" +
 	"\aenabled\x18\x01 \x01(\bR\aenabled\x12\x17\n" +
 	"\aca_file\x18\x02 \x01(\tR\x06caFile\x12\x1f\n" +

@@ -43,6 +43,10 @@ func resolveOnly(cfg *Config, prefix string) (*Settings, error) {
 	s.Message = resolveMessage(cfg, p)
 	s.Producer = resolveProducer(cfg, p)
 	s.Headers = resolveHeaders(cfg.GetHeaders(), p)
+	s.Headers.RequestID = strings.TrimSpace(cfg.GetRequestIdHeader())
+	if cfg.RequestIdHeader != nil && cfg.GetRequestIdHeader() != "" && s.Headers.RequestID == "" {
+		p.add("request_id_header", "must be a record header key, not blank; \"\" turns it off")
+	}
 	s.Replies = Replies{ReturnErrorMessage: cfg.GetErrorHandling().GetReturnErrorMessage()}
 	if cfg.GetBase() != "" && prefix == "" {
 		p.list = append(p.list, baseOutsideServerConfig)

@@ -126,6 +126,9 @@ type Headers struct {
 	// Repeated is RepeatedConcatenate (default), RepeatedTakeFirst or
 	// RepeatedRetain.
 	Repeated string
+	// RequestID is the key of the record header carrying the request's
+	// Idempotency-Key or x-request-id (request_id_header); "" for none.
+	RequestID string
 }
 
 // Repeated-header policies, as written in the config.

@@ -85,14 +85,46 @@ func (p *Pipeline) Handle(ctx context.Context, req *message.Request) Reply {
 	if key == nil {
 		key = enc.Key
 	}
+	headers := enc.Headers
+	if name := p.settings.Headers.RequestID; name != "" {
+		headers = withRequestID(headers, name, req)
+	}
 	records := make([]message.Record, len(targets.Topics))
 	for i, topic := range targets.Topics {
-		records[i] = message.Record{Topic: topic, Key: key, Partition: targets.Partition, Headers: enc.Headers, Value: enc.Value}
+		records[i] = message.Record{Topic: topic, Key: key, Partition: targets.Partition, Headers: headers, Value: enc.Value}
 	}
 
 	ctx, cancel := context.WithTimeout(ctx, p.settings.Producer.ProduceTimeout)
 	defer cancel()
 	return p.published(p.producer.Publish(ctx, records))
+}
+
+// withRequestID adds the request_id_header record header: the client's
+// Idempotency-Key (a retry of the same request carries the same one), else
+// Envoy's x-request-id; nothing when the request has neither. A record
+// header of that key the rules already forwarded takes the id instead, so
+// the key appears once.
+func withRequestID(headers []message.RecordHeader, name string, req *message.Request) []message.RecordHeader {
+	id, ok := req.Get("idempotency-key")
+	if !ok || id == "" {
+		if id, ok = req.Get("x-request-id"); !ok || id == "" {
+			return headers
+		}
+	}
+	out := make([]message.RecordHeader, 0, len(headers)+1)
+	placed := false
+	for _, h := range headers {
+		if h.Key != name {
+			out = append(out, h)
+		} else if !placed {
+			out = append(out, message.RecordHeader{Key: name, Value: []byte(id)})
+			placed = true
+		}
+	}
+	if !placed {
+		out = append(out, message.RecordHeader{Key: name, Value: []byte(id)})
+	}
+	return out
 }
 
 // refused is the reply to a request refused before anything was published.
