@@ -48,6 +48,9 @@ type results struct {
 	PeakRSS   map[string]map[string]float64 `json:"peak_rss_mib"` // scenario → process → MiB
 	Soaks     []*soakResult                 `json:"soaks"`
 	Scenarios []scenario                    `json:"scenarios"`
+	// Failures: scenarios that could not be measured, and why; the others
+	// still are.
+	Failures []string `json:"failures,omitempty"`
 }
 
 func main() {
@@ -167,7 +170,12 @@ func (d *driver) runAll(ctx context.Context, only string, skipGo bool) (res *res
 			continue
 		}
 		if err := d.runScenario(ctx, sc, res); err != nil {
-			return nil, err
+			if ctx.Err() != nil {
+				return nil, err
+			}
+			// A half-hour run is not thrown away for one scenario.
+			log.Printf("scenario %s FAILED: %v", sc.key(), err)
+			res.Failures = append(res.Failures, fmt.Sprintf("%s: %v", sc.key(), err))
 		}
 	}
 	res.Finished = time.Now().UTC()

@@ -253,6 +253,9 @@ func writeChecks(w func(string, ...any), res *results) {
 		non2xx += m.Summary.Others
 	}
 	w("## Checks\n\n")
+	for _, f := range res.Failures {
+		w("- **Not measured**: %s\n", f)
+	}
 	w("- Topic growth: in %d of %d runs the topic grew by exactly the number of 2xx replies (publishing scenarios) or not at all (the others).\n", len(res.Runs)-bad, len(res.Runs))
 	w("- Replies other than 2xx (errors included) over all runs: %d.\n", non2xx)
 	for _, m := range res.Runs {
