@@ -40,6 +40,11 @@ func ProducerIdentity(c Cluster, p Producer) string {
 	}
 	fmt.Fprintf(&b, " acks=%d timeout=%v batch=%v/%d/%d partitioner=%s keyless=%s autocreate=%t compression=%s/%s",
 		p.RequiredAcks, p.ProduceTimeout, p.BatchTimeout, p.BatchSize, p.BatchBytes, p.Partitioner, p.Keyless, p.AllowAutoTopicCreation, p.Compression, level)
+	if a := p.Async; a != nil {
+		// The buffer belongs to the producer: its bounds and deadlines
+		// are part of it (enabled and the status are the configs' own).
+		fmt.Fprintf(&b, " async{records=%d bytes=%d delivery=%v flush=%v gating=%t}", a.BufferRecords, a.BufferBytes, a.DeliveryTimeout, a.FlushTimeout, a.HealthGating)
+	}
 	return b.String()
 }
 

@@ -27,7 +27,7 @@ func formatOf(cfg *Config) string {
 var producerFields = []string{
 	"required_acks", "produce_timeout", "batching", "client_id",
 	"partitioner", "keyless_partitioning", "allow_auto_topic_creation",
-	"tls", "sasl", "compression", "compression_level",
+	"tls", "sasl", "compression", "compression_level", "async",
 }
 
 // CheckInheriting validates a config that inherits, as far as it can be

@@ -130,8 +130,13 @@ type Config struct {
 	// Envoy's x-request-id; no header when the request has neither. The
 	// value is the record header's key, e.g. "request-id". Default "" (off).
 	RequestIdHeader *string `protobuf:"bytes,29,opt,name=request_id_header,json=requestIdHeader,proto3,oneof" json:"request_id_header,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Asynchronous delivery: the client is answered once its records are in
+	// a bounded in-memory buffer, before Kafka acknowledges them (see the
+	// README's delivery section for what that promises). Unset: synchronous.
+	// A producer field: configs that inherit cannot set it.
+	Async         *Async `protobuf:"bytes,30,opt,name=async,proto3" json:"async,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Config) Reset() {
@@ -367,6 +372,131 @@ func (x *Config) GetRequestIdHeader() string {
 	return ""
 }
 
+func (x *Config) GetAsync() *Async {
+	if x != nil {
+		return x.Async
+	}
+	return nil
+}
+
+type Async struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Answer every request once its records are buffered. Default false
+	// (synchronous), unless a request asks (allow_prefer_async).
+	Enabled bool `protobuf:"varint,1,opt,name=enabled,proto3" json:"enabled,omitempty"`
+	// With enabled false: a request with "Prefer: respond-async" (RFC 7240)
+	// is handled asynchronously all the same; its reply carries
+	// "Preference-Applied: respond-async". Default false.
+	AllowPreferAsync bool `protobuf:"varint,2,opt,name=allow_prefer_async,json=allowPreferAsync,proto3" json:"allow_prefer_async,omitempty"`
+	// The buffer's bounds, per producer: records and bytes accepted and not
+	// yet acknowledged. A request that does not fit gets 503 with
+	// Retry-After, nothing of it accepted. Defaults 10000 and 67108864
+	// (64 MiB).
+	BufferRecords uint32 `protobuf:"varint,3,opt,name=buffer_records,json=bufferRecords,proto3" json:"buffer_records,omitempty"`
+	BufferBytes   uint64 `protobuf:"varint,4,opt,name=buffer_bytes,json=bufferBytes,proto3" json:"buffer_bytes,omitempty"`
+	// The status of an accepted request: 202 (default) or 200 (what Kong's
+	// async mode answers).
+	AcceptedStatus uint32 `protobuf:"varint,5,opt,name=accepted_status,json=acceptedStatus,proto3" json:"accepted_status,omitempty"`
+	// How long a buffered request's records are retried. Default 30s.
+	DeliveryTimeout *durationpb.Duration `protobuf:"bytes,6,opt,name=delivery_timeout,json=deliveryTimeout,proto3" json:"delivery_timeout,omitempty"`
+	// How long closing the producer (config removed, shutdown) waits for the
+	// buffer to drain; what is left then is counted and logged as lost.
+	// Default 5s.
+	FlushTimeout *durationpb.Duration `protobuf:"bytes,7,opt,name=flush_timeout,json=flushTimeout,proto3" json:"flush_timeout,omitempty"`
+	// Refuse new asynchronous requests (503) while the cluster is failing:
+	// after a delivery failed and until one succeeds, admitting one request
+	// a second as a probe. Default true.
+	HealthGating  *bool `protobuf:"varint,8,opt,name=health_gating,json=healthGating,proto3,oneof" json:"health_gating,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Async) Reset() {
+	*x = Async{}
+	mi := &file_kafkaupstream_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Async) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Async) ProtoMessage() {}
+
+func (x *Async) ProtoReflect() protoreflect.Message {
+	mi := &file_kafkaupstream_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Async.ProtoReflect.Descriptor instead.
+func (*Async) Descriptor() ([]byte, []int) {
+	return file_kafkaupstream_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Async) GetEnabled() bool {
+	if x != nil {
+		return x.Enabled
+	}
+	return false
+}
+
+func (x *Async) GetAllowPreferAsync() bool {
+	if x != nil {
+		return x.AllowPreferAsync
+	}
+	return false
+}
+
+func (x *Async) GetBufferRecords() uint32 {
+	if x != nil {
+		return x.BufferRecords
+	}
+	return 0
+}
+
+func (x *Async) GetBufferBytes() uint64 {
+	if x != nil {
+		return x.BufferBytes
+	}
+	return 0
+}
+
+func (x *Async) GetAcceptedStatus() uint32 {
+	if x != nil {
+		return x.AcceptedStatus
+	}
+	return 0
+}
+
+func (x *Async) GetDeliveryTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.DeliveryTimeout
+	}
+	return nil
+}
+
+func (x *Async) GetFlushTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.FlushTimeout
+	}
+	return nil
+}
+
+func (x *Async) GetHealthGating() bool {
+	if x != nil && x.HealthGating != nil {
+		return *x.HealthGating
+	}
+	return false
+}
+
 type Tls struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Use TLS. Default false; the other fields need it.
@@ -393,7 +523,7 @@ type Tls struct {
 
 func (x *Tls) Reset() {
 	*x = Tls{}
-	mi := &file_kafkaupstream_proto_msgTypes[1]
+	mi := &file_kafkaupstream_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -405,7 +535,7 @@ func (x *Tls) String() string {
 func (*Tls) ProtoMessage() {}
 
 func (x *Tls) ProtoReflect() protoreflect.Message {
-	mi := &file_kafkaupstream_proto_msgTypes[1]
+	mi := &file_kafkaupstream_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -418,7 +548,7 @@ func (x *Tls) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tls.ProtoReflect.Descriptor instead.
 func (*Tls) Descriptor() ([]byte, []int) {
-	return file_kafkaupstream_proto_rawDescGZIP(), []int{1}
+	return file_kafkaupstream_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Tls) GetEnabled() bool {
@@ -489,7 +619,7 @@ type Sasl struct {
 
 func (x *Sasl) Reset() {
 	*x = Sasl{}
-	mi := &file_kafkaupstream_proto_msgTypes[2]
+	mi := &file_kafkaupstream_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -501,7 +631,7 @@ func (x *Sasl) String() string {
 func (*Sasl) ProtoMessage() {}
 
 func (x *Sasl) ProtoReflect() protoreflect.Message {
-	mi := &file_kafkaupstream_proto_msgTypes[2]
+	mi := &file_kafkaupstream_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -514,7 +644,7 @@ func (x *Sasl) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Sasl.ProtoReflect.Descriptor instead.
 func (*Sasl) Descriptor() ([]byte, []int) {
-	return file_kafkaupstream_proto_rawDescGZIP(), []int{2}
+	return file_kafkaupstream_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Sasl) GetMechanism() string {
@@ -574,7 +704,7 @@ type OAuthBearer struct {
 
 func (x *OAuthBearer) Reset() {
 	*x = OAuthBearer{}
-	mi := &file_kafkaupstream_proto_msgTypes[3]
+	mi := &file_kafkaupstream_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -586,7 +716,7 @@ func (x *OAuthBearer) String() string {
 func (*OAuthBearer) ProtoMessage() {}
 
 func (x *OAuthBearer) ProtoReflect() protoreflect.Message {
-	mi := &file_kafkaupstream_proto_msgTypes[3]
+	mi := &file_kafkaupstream_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -599,7 +729,7 @@ func (x *OAuthBearer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OAuthBearer.ProtoReflect.Descriptor instead.
 func (*OAuthBearer) Descriptor() ([]byte, []int) {
-	return file_kafkaupstream_proto_rawDescGZIP(), []int{3}
+	return file_kafkaupstream_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *OAuthBearer) GetTokenFile() string {
@@ -674,7 +804,7 @@ type RecordHeaders struct {
 
 func (x *RecordHeaders) Reset() {
 	*x = RecordHeaders{}
-	mi := &file_kafkaupstream_proto_msgTypes[4]
+	mi := &file_kafkaupstream_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -686,7 +816,7 @@ func (x *RecordHeaders) String() string {
 func (*RecordHeaders) ProtoMessage() {}
 
 func (x *RecordHeaders) ProtoReflect() protoreflect.Message {
-	mi := &file_kafkaupstream_proto_msgTypes[4]
+	mi := &file_kafkaupstream_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -699,7 +829,7 @@ func (x *RecordHeaders) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordHeaders.ProtoReflect.Descriptor instead.
 func (*RecordHeaders) Descriptor() ([]byte, []int) {
-	return file_kafkaupstream_proto_rawDescGZIP(), []int{4}
+	return file_kafkaupstream_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *RecordHeaders) GetForwardHttpHeadersAsRecordHeaders() bool {
@@ -765,7 +895,7 @@ type CloudEvents struct {
 
 func (x *CloudEvents) Reset() {
 	*x = CloudEvents{}
-	mi := &file_kafkaupstream_proto_msgTypes[5]
+	mi := &file_kafkaupstream_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -777,7 +907,7 @@ func (x *CloudEvents) String() string {
 func (*CloudEvents) ProtoMessage() {}
 
 func (x *CloudEvents) ProtoReflect() protoreflect.Message {
-	mi := &file_kafkaupstream_proto_msgTypes[5]
+	mi := &file_kafkaupstream_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -790,7 +920,7 @@ func (x *CloudEvents) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloudEvents.ProtoReflect.Descriptor instead.
 func (*CloudEvents) Descriptor() ([]byte, []int) {
-	return file_kafkaupstream_proto_rawDescGZIP(), []int{5}
+	return file_kafkaupstream_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CloudEvents) GetMode() string {
@@ -833,7 +963,7 @@ type ErrorHandling struct {
 
 func (x *ErrorHandling) Reset() {
 	*x = ErrorHandling{}
-	mi := &file_kafkaupstream_proto_msgTypes[6]
+	mi := &file_kafkaupstream_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -845,7 +975,7 @@ func (x *ErrorHandling) String() string {
 func (*ErrorHandling) ProtoMessage() {}
 
 func (x *ErrorHandling) ProtoReflect() protoreflect.Message {
-	mi := &file_kafkaupstream_proto_msgTypes[6]
+	mi := &file_kafkaupstream_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -858,7 +988,7 @@ func (x *ErrorHandling) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorHandling.ProtoReflect.Descriptor instead.
 func (*ErrorHandling) Descriptor() ([]byte, []int) {
-	return file_kafkaupstream_proto_rawDescGZIP(), []int{6}
+	return file_kafkaupstream_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ErrorHandling) GetReturnErrorMessage() bool {
@@ -886,7 +1016,7 @@ type Batching struct {
 
 func (x *Batching) Reset() {
 	*x = Batching{}
-	mi := &file_kafkaupstream_proto_msgTypes[7]
+	mi := &file_kafkaupstream_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -898,7 +1028,7 @@ func (x *Batching) String() string {
 func (*Batching) ProtoMessage() {}
 
 func (x *Batching) ProtoReflect() protoreflect.Message {
-	mi := &file_kafkaupstream_proto_msgTypes[7]
+	mi := &file_kafkaupstream_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -911,7 +1041,7 @@ func (x *Batching) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Batching.ProtoReflect.Descriptor instead.
 func (*Batching) Descriptor() ([]byte, []int) {
-	return file_kafkaupstream_proto_rawDescGZIP(), []int{7}
+	return file_kafkaupstream_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Batching) GetTimeout() *durationpb.Duration {
@@ -954,7 +1084,7 @@ type ServerConfig struct {
 
 func (x *ServerConfig) Reset() {
 	*x = ServerConfig{}
-	mi := &file_kafkaupstream_proto_msgTypes[8]
+	mi := &file_kafkaupstream_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -966,7 +1096,7 @@ func (x *ServerConfig) String() string {
 func (*ServerConfig) ProtoMessage() {}
 
 func (x *ServerConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_kafkaupstream_proto_msgTypes[8]
+	mi := &file_kafkaupstream_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -979,7 +1109,7 @@ func (x *ServerConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerConfig.ProtoReflect.Descriptor instead.
 func (*ServerConfig) Descriptor() ([]byte, []int) {
-	return file_kafkaupstream_proto_rawDescGZIP(), []int{8}
+	return file_kafkaupstream_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ServerConfig) GetDefault() *Config {
@@ -1000,7 +1130,7 @@ var File_kafkaupstream_proto protoreflect.FileDescriptor
 
 const file_kafkaupstream_proto_rawDesc = "" +
 	"\n" +
-	"\x13kafkaupstream.proto\x12\x10kafkaupstream.v1\x1a\x1egoogle/protobuf/duration.proto\"\x81\f\n" +
+	"\x13kafkaupstream.proto\x12\x10kafkaupstream.v1\x1a\x1egoogle/protobuf/duration.proto\"\xb0\f\n" +
 	"\x06Config\x12+\n" +
 	"\x11bootstrap_servers\x18\x01 \x03(\tR\x10bootstrapServers\x12\x14\n" +
 	"\x05topic\x18\x02 \x01(\tR\x05topic\x12*\n" +
@@ -1034,7 +1164,8 @@ const file_kafkaupstream_proto_rawDesc = "" +
 	"\vcompression\x18\x1b \x01(\tR\vcompression\x120\n" +
 	"\x11compression_level\x18\x1c \x01(\x05H\n" +
 	"R\x10compressionLevel\x88\x01\x01\x12/\n" +
-	"\x11request_id_header\x18\x1d \x01(\tH\vR\x0frequestIdHeader\x88\x01\x01B\x11\n" +
+	"\x11request_id_header\x18\x1d \x01(\tH\vR\x0frequestIdHeader\x88\x01\x01\x12-\n" +
+	"\x05async\x18\x1e \x01(\v2\x17.kafkaupstream.v1.AsyncR\x05asyncB\x11\n" +
 	"\x0f_forward_methodB\x0e\n" +
 	"\f_forward_uriB\x12\n" +
 	"\x10_forward_headersB\x0f\n" +
@@ -1046,7 +1177,17 @@ const file_kafkaupstream_proto_rawDesc = "" +
 	"\x14_partition_query_argB\x13\n" +
 	"\x11_partition_headerB\x14\n" +
 	"\x12_compression_levelB\x14\n" +
-	"\x12_request_id_header\"\xe4\x01\n" +
+	"\x12_request_id_header\"\x84\x03\n" +
+	"\x05Async\x12\x18\n" +
+	"\aenabled\x18\x01 \x01(\bR\aenabled\x12,\n" +
+	"\x12allow_prefer_async\x18\x02 \x01(\bR\x10allowPreferAsync\x12%\n" +
+	"\x0ebuffer_records\x18\x03 \x01(\rR\rbufferRecords\x12!\n" +
+	"\fbuffer_bytes\x18\x04 \x01(\x04R\vbufferBytes\x12'\n" +
+	"\x0faccepted_status\x18\x05 \x01(\rR\x0eacceptedStatus\x12D\n" +
+	"\x10delivery_timeout\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\x0fdeliveryTimeout\x12>\n" +
+	"\rflush_timeout\x18\a \x01(\v2\x19.google.protobuf.DurationR\fflushTimeout\x12(\n" +
+	"\rhealth_gating\x18\b \x01(\bH\x00R\fhealthGating\x88\x01\x01B\x10\n" +
+	"\x0e_health_gating\"\xe4\x01\n" +
 	"\x03Tls\x12\x18\n" +
 	"\aenabled\x18\x01 \x01(\bR\aenabled\x12\x17\n" +
 	"\aca_file\x18\x02 \x01(\tR\x06caFile\x12\x1f\n" +
@@ -1115,42 +1256,46 @@ func file_kafkaupstream_proto_rawDescGZIP() []byte {
 	return file_kafkaupstream_proto_rawDescData
 }
 
-var file_kafkaupstream_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_kafkaupstream_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_kafkaupstream_proto_goTypes = []any{
 	(*Config)(nil),              // 0: kafkaupstream.v1.Config
-	(*Tls)(nil),                 // 1: kafkaupstream.v1.Tls
-	(*Sasl)(nil),                // 2: kafkaupstream.v1.Sasl
-	(*OAuthBearer)(nil),         // 3: kafkaupstream.v1.OAuthBearer
-	(*RecordHeaders)(nil),       // 4: kafkaupstream.v1.RecordHeaders
-	(*CloudEvents)(nil),         // 5: kafkaupstream.v1.CloudEvents
-	(*ErrorHandling)(nil),       // 6: kafkaupstream.v1.ErrorHandling
-	(*Batching)(nil),            // 7: kafkaupstream.v1.Batching
-	(*ServerConfig)(nil),        // 8: kafkaupstream.v1.ServerConfig
-	nil,                         // 9: kafkaupstream.v1.OAuthBearer.TokenEndpointParamsEntry
-	nil,                         // 10: kafkaupstream.v1.RecordHeaders.NameMappingsEntry
-	nil,                         // 11: kafkaupstream.v1.ServerConfig.ConfigsEntry
-	(*durationpb.Duration)(nil), // 12: google.protobuf.Duration
+	(*Async)(nil),               // 1: kafkaupstream.v1.Async
+	(*Tls)(nil),                 // 2: kafkaupstream.v1.Tls
+	(*Sasl)(nil),                // 3: kafkaupstream.v1.Sasl
+	(*OAuthBearer)(nil),         // 4: kafkaupstream.v1.OAuthBearer
+	(*RecordHeaders)(nil),       // 5: kafkaupstream.v1.RecordHeaders
+	(*CloudEvents)(nil),         // 6: kafkaupstream.v1.CloudEvents
+	(*ErrorHandling)(nil),       // 7: kafkaupstream.v1.ErrorHandling
+	(*Batching)(nil),            // 8: kafkaupstream.v1.Batching
+	(*ServerConfig)(nil),        // 9: kafkaupstream.v1.ServerConfig
+	nil,                         // 10: kafkaupstream.v1.OAuthBearer.TokenEndpointParamsEntry
+	nil,                         // 11: kafkaupstream.v1.RecordHeaders.NameMappingsEntry
+	nil,                         // 12: kafkaupstream.v1.ServerConfig.ConfigsEntry
+	(*durationpb.Duration)(nil), // 13: google.protobuf.Duration
 }
 var file_kafkaupstream_proto_depIdxs = []int32{
-	12, // 0: kafkaupstream.v1.Config.produce_timeout:type_name -> google.protobuf.Duration
-	7,  // 1: kafkaupstream.v1.Config.batching:type_name -> kafkaupstream.v1.Batching
-	4,  // 2: kafkaupstream.v1.Config.headers:type_name -> kafkaupstream.v1.RecordHeaders
-	5,  // 3: kafkaupstream.v1.Config.cloudevents:type_name -> kafkaupstream.v1.CloudEvents
-	6,  // 4: kafkaupstream.v1.Config.error_handling:type_name -> kafkaupstream.v1.ErrorHandling
-	1,  // 5: kafkaupstream.v1.Config.tls:type_name -> kafkaupstream.v1.Tls
-	2,  // 6: kafkaupstream.v1.Config.sasl:type_name -> kafkaupstream.v1.Sasl
-	3,  // 7: kafkaupstream.v1.Sasl.oauthbearer:type_name -> kafkaupstream.v1.OAuthBearer
-	9,  // 8: kafkaupstream.v1.OAuthBearer.token_endpoint_params:type_name -> kafkaupstream.v1.OAuthBearer.TokenEndpointParamsEntry
-	10, // 9: kafkaupstream.v1.RecordHeaders.name_mappings:type_name -> kafkaupstream.v1.RecordHeaders.NameMappingsEntry
-	12, // 10: kafkaupstream.v1.Batching.timeout:type_name -> google.protobuf.Duration
-	0,  // 11: kafkaupstream.v1.ServerConfig.default:type_name -> kafkaupstream.v1.Config
-	11, // 12: kafkaupstream.v1.ServerConfig.configs:type_name -> kafkaupstream.v1.ServerConfig.ConfigsEntry
-	0,  // 13: kafkaupstream.v1.ServerConfig.ConfigsEntry.value:type_name -> kafkaupstream.v1.Config
-	14, // [14:14] is the sub-list for method output_type
-	14, // [14:14] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	13, // 0: kafkaupstream.v1.Config.produce_timeout:type_name -> google.protobuf.Duration
+	8,  // 1: kafkaupstream.v1.Config.batching:type_name -> kafkaupstream.v1.Batching
+	5,  // 2: kafkaupstream.v1.Config.headers:type_name -> kafkaupstream.v1.RecordHeaders
+	6,  // 3: kafkaupstream.v1.Config.cloudevents:type_name -> kafkaupstream.v1.CloudEvents
+	7,  // 4: kafkaupstream.v1.Config.error_handling:type_name -> kafkaupstream.v1.ErrorHandling
+	2,  // 5: kafkaupstream.v1.Config.tls:type_name -> kafkaupstream.v1.Tls
+	3,  // 6: kafkaupstream.v1.Config.sasl:type_name -> kafkaupstream.v1.Sasl
+	1,  // 7: kafkaupstream.v1.Config.async:type_name -> kafkaupstream.v1.Async
+	13, // 8: kafkaupstream.v1.Async.delivery_timeout:type_name -> google.protobuf.Duration
+	13, // 9: kafkaupstream.v1.Async.flush_timeout:type_name -> google.protobuf.Duration
+	4,  // 10: kafkaupstream.v1.Sasl.oauthbearer:type_name -> kafkaupstream.v1.OAuthBearer
+	10, // 11: kafkaupstream.v1.OAuthBearer.token_endpoint_params:type_name -> kafkaupstream.v1.OAuthBearer.TokenEndpointParamsEntry
+	11, // 12: kafkaupstream.v1.RecordHeaders.name_mappings:type_name -> kafkaupstream.v1.RecordHeaders.NameMappingsEntry
+	13, // 13: kafkaupstream.v1.Batching.timeout:type_name -> google.protobuf.Duration
+	0,  // 14: kafkaupstream.v1.ServerConfig.default:type_name -> kafkaupstream.v1.Config
+	12, // 15: kafkaupstream.v1.ServerConfig.configs:type_name -> kafkaupstream.v1.ServerConfig.ConfigsEntry
+	0,  // 16: kafkaupstream.v1.ServerConfig.ConfigsEntry.value:type_name -> kafkaupstream.v1.Config
+	17, // [17:17] is the sub-list for method output_type
+	17, // [17:17] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_kafkaupstream_proto_init() }
@@ -1159,13 +1304,14 @@ func file_kafkaupstream_proto_init() {
 		return
 	}
 	file_kafkaupstream_proto_msgTypes[0].OneofWrappers = []any{}
+	file_kafkaupstream_proto_msgTypes[1].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kafkaupstream_proto_rawDesc), len(file_kafkaupstream_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

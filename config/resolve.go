@@ -135,6 +135,7 @@ func resolveProducer(cfg *Config, p *problems) Producer {
 			}
 		}
 	}
+	s.Async = resolveAsync(cfg.GetAsync(), s.BatchBytes, p)
 	return s
 }
 

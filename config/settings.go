@@ -58,6 +58,8 @@ type Producer struct {
 	// CompressionLevel is nil for the codec's default.
 	Compression      string
 	CompressionLevel *int
+	// Async is asynchronous delivery; nil without an async section.
+	Async *AsyncDelivery
 }
 
 // Partitioners and keyless policies, as written in the config.

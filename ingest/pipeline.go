@@ -94,6 +94,9 @@ func (p *Pipeline) Handle(ctx context.Context, req *message.Request) Reply {
 		records[i] = message.Record{Topic: topic, Key: key, Partition: targets.Partition, Headers: headers, Value: enc.Value}
 	}
 
+	if async, preferred := p.asyncRequested(req); async {
+		return p.accept(ctx, req, records, preferred)
+	}
 	ctx, cancel := context.WithTimeout(ctx, p.settings.Producer.ProduceTimeout)
 	defer cancel()
 	return p.published(p.producer.Publish(ctx, records))

@@ -28,7 +28,18 @@ type AsyncLimits struct {
 	DeliveryTimeout time.Duration
 	// FlushTimeout: how long Close waits for the buffer to drain.
 	FlushTimeout time.Duration
+	// HealthGating: after a delivery failed, and until one succeeds,
+	// Accept refuses with ErrUnhealthy but for one request a second (the
+	// probe that finds the cluster back).
+	HealthGating bool
 }
+
+// ErrUnhealthy is Accept's answer while the cluster is failing (health
+// gating): records accepted now would most likely not be delivered.
+var ErrUnhealthy = errors.New("the Kafka cluster is failing: not buffering new records")
+
+// probeEvery is how often a failing cluster is given one request.
+const probeEvery = time.Second
 
 // ErrBufferFull is Accept's answer when the records do not fit: nothing
 // of the request was accepted.
@@ -53,6 +64,10 @@ type AsyncBuffer struct {
 	cancel context.CancelFunc
 
 	delivered, lost atomic.Int64
+	// failing: the last delivery to settle failed; lastProbe (UnixNano)
+	// the last request let through since.
+	failing   atomic.Bool
+	lastProbe atomic.Int64
 }
 
 // NewAsyncBuffer is a buffer publishing through p.
@@ -66,6 +81,9 @@ func NewAsyncBuffer(p *Producer, limits AsyncLimits) *AsyncBuffer {
 // results (an undelivered record's Err set) when they are acknowledged or
 // given up.
 func (b *AsyncBuffer) Accept(records []message.Record, done func([]message.Result)) error {
+	if b.limits.HealthGating && b.failing.Load() && !b.probe() {
+		return ErrUnhealthy
+	}
 	var size int64
 	for _, r := range records {
 		size += recordSize(r)
@@ -94,15 +112,26 @@ func (b *AsyncBuffer) deliver(records []message.Record, size int64, done func([]
 	results := b.p.Publish(ctx, records)
 	cancel()
 	var ok, failed int64
+	clusterFailing := false
 	for _, r := range results {
 		if r.Err == nil {
 			ok++
-		} else {
-			failed++
+			continue
+		}
+		failed++
+		var perr *Error
+		if errors.As(r.Err, &perr) {
+			switch perr.Reason {
+			case Unavailable, Timeout, AuthFailed, TLSFailed:
+				clusterFailing = true
+			}
 		}
 	}
 	b.delivered.Add(ok)
 	b.lost.Add(failed)
+	// Only the cluster's failures gate: a record the broker refused as
+	// too large says nothing about the next one.
+	b.failing.Store(clusterFailing)
 	b.mu.Lock()
 	b.records -= len(records)
 	b.bytes -= size
@@ -110,6 +139,14 @@ func (b *AsyncBuffer) deliver(records []message.Record, size int64, done func([]
 	if done != nil {
 		done(results)
 	}
+}
+
+// probe reports whether a request may go through to a failing cluster:
+// one a second.
+func (b *AsyncBuffer) probe() bool {
+	now := time.Now().UnixNano()
+	last := b.lastProbe.Load()
+	return now-last >= int64(probeEvery) && b.lastProbe.CompareAndSwap(last, now)
 }
 
 // Buffered is the records and bytes accepted and not yet settled.

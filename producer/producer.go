@@ -27,6 +27,9 @@ type Producer struct {
 	// (shared.go), guarded by shared's lock; "" and 0 for one from New.
 	identity string
 	refs     int
+	// async buffers accepted records (config async section); nil without.
+	async *AsyncBuffer
+	log   *slog.Logger
 }
 
 // New builds a producer for cluster c with settings s. It opens no connection: kafka-go connects
@@ -74,9 +77,18 @@ func New(c config.Cluster, s config.Producer, log *slog.Logger) *Producer {
 		// Where each acknowledged record went: kafka-go tells it only here.
 		Completion: recordCompletion,
 	}
-	return &Producer{writer: w, transport: transport, maxBytes: s.BatchBytes, acks: s.RequiredAcks, autoCreate: s.AllowAutoTopicCreation,
-		mechanism: transport.SASL}
+	p := &Producer{writer: w, transport: transport, maxBytes: s.BatchBytes, acks: s.RequiredAcks, autoCreate: s.AllowAutoTopicCreation,
+		mechanism: transport.SASL, log: log}
+	if a := s.Async; a != nil {
+		p.async = NewAsyncBuffer(p, AsyncLimits{Records: a.BufferRecords, Bytes: a.BufferBytes,
+			DeliveryTimeout: a.DeliveryTimeout, FlushTimeout: a.FlushTimeout, HealthGating: a.HealthGating})
+	}
+	return p
 }
+
+// Async is the producer's buffer for asynchronous delivery, nil when its
+// config has no async section.
+func (p *Producer) Async() *AsyncBuffer { return p.async }
 
 // MaxRecordBytes is the largest record the producer accepts.
 func (p *Producer) MaxRecordBytes() int64 { return p.maxBytes }
@@ -87,6 +99,16 @@ func (p *Producer) MaxRecordBytes() int64 { return p.maxBytes }
 func (p *Producer) Close() error {
 	if !p.release() {
 		return nil
+	}
+	if p.async != nil {
+		// Every exit path flushes: what cannot be delivered in time is
+		// counted and said, never dropped silently.
+		buffered, _ := p.async.Buffered()
+		if lost := p.async.Close(); lost > 0 {
+			p.log.Error("async: records not delivered", "lost", lost, "buffered_at_close", buffered, "delivered", p.async.Delivered())
+		} else if buffered > 0 {
+			p.log.Info("async: buffer flushed at close", "records", buffered)
+		}
 	}
 	err := p.writer.Close()
 	if m, ok := p.mechanism.(*oauthBearer); ok {

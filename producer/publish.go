@@ -216,3 +216,20 @@ func unacknowledged(msgs []kafka.Message, err error) ([]kafka.Message, error) {
 	}
 	return left, cause
 }
+
+// Check refuses records Publish would refuse before writing anything (too
+// large for batching.bytes, a topic or partition that does not exist),
+// from the producer's cached metadata: the async path answers these
+// before accepting a request.
+func (p *Producer) Check(ctx context.Context, records []message.Record) error {
+	if publishingDisabled {
+		return nil
+	}
+	if err := p.checkSizes(records); err != nil {
+		return err
+	}
+	if err := p.checkTargets(ctx, records); err != nil {
+		return err
+	}
+	return nil
+}
