@@ -101,6 +101,7 @@ def main():
         sys.exit("usage: charts.py RESULTS.json OUT_DIR")
     with open(sys.argv[1]) as f:
         res = json.load(f)
+    res["runs"] = res.get("runs") or []
     throughput_p99(res, sys.argv[2])
     latency_cdf(res, sys.argv[2])
     soak(res, sys.argv[2])

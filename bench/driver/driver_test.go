@@ -84,3 +84,19 @@ func TestScenarioConfigsHaveTheirTokens(t *testing.T) {
 		}
 	}
 }
+
+func TestWithAsyncKeepsTheIndentation(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(f, []byte("x:\n    a: 1\n    produce_timeout: 10s\n    b: 2\n"), 0o644)
+	if err := withAsync(f); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(f); string(b) != "x:\n    a: 1\n    produce_timeout: 10s\n    async: {enabled: true}\n    b: 2\n" {
+		t.Errorf("got %q", b)
+	}
+	for _, cfg := range []string{"../../e2e/envoy-dynmod.yaml", "../../e2e/extproc.yaml"} {
+		if b, _ := os.ReadFile(cfg); strings.Count(string(b), asyncToken) != 1 {
+			t.Errorf("%s: %q not once", cfg, asyncToken)
+		}
+	}
+}

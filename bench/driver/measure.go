@@ -119,17 +119,29 @@ func (d *driver) load(ctx context.Context, sc scenario, r *running, proto string
 			m.CPUPerRequestUS[name] = s / replies * 1e6
 		}
 	}
-	// Replies are in; records are acknowledged before their reply, so the
-	// high watermark is final (a moment for the broker to expose it).
-	time.Sleep(200 * time.Millisecond)
-	after, err := d.topicEnd(ctx)
-	if err != nil {
-		return nil, err
-	}
-	m.TopicGrowth = after - before
+	// Replies are in. Synchronously, records are acknowledged before
+	// their reply, so the high watermark is final (a moment for the broker
+	// to expose it); asynchronously they land after it: wait for them, up
+	// to the delivery timeout.
 	want := int64(0)
 	if sc.Publishes {
 		want = int64(m.Summary.Every2xx)
+	}
+	wait := 200 * time.Millisecond
+	if sc.Async {
+		wait = 30 * time.Second
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		time.Sleep(100 * time.Millisecond)
+		after, err := d.topicEnd(ctx)
+		if err != nil {
+			return nil, err
+		}
+		m.TopicGrowth = after - before
+		if m.TopicGrowth >= want || time.Now().After(deadline) {
+			break
+		}
 	}
 	m.GrowthOK = m.TopicGrowth == want
 	return m, nil

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // A scenario is one way of serving the same request (issue 9, 2a–e).
@@ -19,6 +20,9 @@ type scenario struct {
 	Publishes bool `json:"publishes"`
 	// HTTP: driven through Envoy (both protocols); else kafka-go directly.
 	HTTP bool `json:"http"`
+	// Async: the adapter's config gets async: {enabled: true}; records
+	// land after their replies.
+	Async bool `json:"async,omitempty"`
 }
 
 var scenarios = []scenario{
@@ -27,6 +31,8 @@ var scenarios = []scenario{
 	{ID: "b", Adapter: "extproc", Title: "ext_proc, publishing disabled", HTTP: true},
 	{ID: "c", Adapter: "dynmod", Title: "dynamic module, sync acks=all", Publishes: true, HTTP: true},
 	{ID: "c", Adapter: "extproc", Title: "ext_proc, sync acks=all", Publishes: true, HTTP: true},
+	{ID: "d", Adapter: "dynmod", Title: "dynamic module, async acks=all", Publishes: true, HTTP: true, Async: true},
+	{ID: "d", Adapter: "extproc", Title: "ext_proc, async acks=all", Publishes: true, HTTP: true, Async: true},
 	{ID: "e", Adapter: "kafka-go", Title: "kafka-go directly, acks=all", Publishes: true},
 }
 
@@ -72,6 +78,29 @@ func substitute(src, dst string, pairs ...string) error {
 	return os.WriteFile(dst, []byte(s), 0o644)
 }
 
+// asyncToken is the line after which a scenario (d) config gets its async
+// section, at the same indentation (both adapters' configs have it once).
+const asyncToken = "produce_timeout: 10s"
+
+// withAsync inserts `async: {enabled: true}` after the line holding
+// asyncToken in file, indented as that line is.
+func withAsync(file string) error {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	s := string(b)
+	i := strings.Index(s, asyncToken)
+	if i < 0 || strings.Count(s, asyncToken) != 1 {
+		return fmt.Errorf("%s: %q must appear once", file, asyncToken)
+	}
+	lineStart := strings.LastIndexByte(s[:i], '\n') + 1
+	indent := s[lineStart:i]
+	end := i + len(asyncToken)
+	s = s[:end] + "\n" + indent + "async: {enabled: true}" + s[end:]
+	return os.WriteFile(file, []byte(s), 0o644)
+}
+
 // startScenario starts what sc needs on top of Kafka and waits until a
 // request is answered with 200.
 func (d *driver) startScenario(ctx context.Context, sc scenario) (*running, error) {
@@ -100,6 +129,11 @@ func (d *driver) startScenario(ctx context.Context, sc scenario) (*running, erro
 		if err := substitute(filepath.Join(d.root, "e2e", "envoy-dynmod.yaml"), envoyCfg, append(ports, kafka...)...); err != nil {
 			return nil, err
 		}
+		if sc.Async {
+			if err := withAsync(envoyCfg); err != nil {
+				return nil, err
+			}
+		}
 		r.debugAddr = "127.0.0.1:" + debugPort
 		env = []string{"ENVOY_DYNAMIC_MODULES_SEARCH_PATH=" + buildDir, "KAFKA_UPSTREAM_DEBUG_ADDR=" + r.debugAddr}
 	case "extproc":
@@ -110,6 +144,11 @@ func (d *driver) startScenario(ctx context.Context, sc scenario) (*running, erro
 		serverCfg := filepath.Join(dir, "extproc.yaml")
 		if err := substitute(filepath.Join(d.root, "e2e", "extproc.yaml"), serverCfg, kafka...); err != nil {
 			return nil, err
+		}
+		if sc.Async {
+			if err := withAsync(serverCfg); err != nil {
+				return nil, err
+			}
 		}
 		r.debugAddr = "127.0.0.1:" + debugPort
 		p, err := start("extproc", dir, nil, filepath.Join(buildDir, "extproc"), "-config", serverCfg,
@@ -145,6 +184,14 @@ func (d *driver) startScenario(ctx context.Context, sc scenario) (*running, erro
 		r.stop()
 		return nil, fmt.Errorf("%s: %w; envoy log:\n%s", sc.key(), err, p.tail())
 	}
+	if sc.Async {
+		// The probe's record lands after its reply: before the first
+		// run counts the topic.
+		if err := d.settle(ctx); err != nil {
+			r.stop()
+			return nil, err
+		}
+	}
 	return r, nil
 }
 
@@ -153,3 +200,24 @@ func (d *driver) startScenario(ctx context.Context, sc scenario) (*running, erro
 const benchPath = "/bench"
 
 func (d *driver) url() string { return "http://127.0.0.1:" + envoyPort + benchPath }
+
+// settle waits until the topic stops growing (two reads 500 ms apart
+// agree), up to 30 s.
+func (d *driver) settle(ctx context.Context) error {
+	last, err := d.topicEnd(ctx)
+	if err != nil {
+		return err
+	}
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
+		time.Sleep(500 * time.Millisecond)
+		n, err := d.topicEnd(ctx)
+		if err != nil {
+			return err
+		}
+		if n == last {
+			return nil
+		}
+		last = n
+	}
+	return fmt.Errorf("the topic kept growing for 30 s with no load")
+}
