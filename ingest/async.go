@@ -49,7 +49,12 @@ func prefersAsync(req *message.Request) bool {
 // refused now, as in synchronous mode; a full buffer, or a cluster that is
 // failing, is 503 with Retry-After and nothing of the request accepted.
 func (p *Pipeline) accept(ctx context.Context, req *message.Request, records []message.Record, preferred bool) Reply {
-	if err := p.producer.Check(ctx, records); err != nil {
+	// The check reads the producer's cached metadata; bounded, as a
+	// cluster that does not answer would otherwise hold it forever.
+	checkCtx, cancel := context.WithTimeout(ctx, p.settings.Producer.ProduceTimeout)
+	err := p.producer.Check(checkCtx, records)
+	cancel()
+	if err != nil {
 		results := make([]message.Result, len(records))
 		for i, r := range records {
 			results[i] = message.Result{Topic: r.Topic, Partition: message.AnyPartition, Offset: -1, Err: err}
@@ -57,7 +62,7 @@ func (p *Pipeline) accept(ctx context.Context, req *message.Request, records []m
 		return p.published(results)
 	}
 	id, _ := req.Get("x-request-id") // not req: it would keep the body alive
-	err := p.producer.Async().Accept(records, func(results []message.Result) { p.delivered(id, results) })
+	err = p.producer.Async().Accept(records, func(results []message.Result) { p.delivered(id, results) })
 	var r Reply
 	switch {
 	case err == nil:

@@ -84,6 +84,12 @@ const (
 	// stalledTimeout is the stalled config's: far longer than the tests
 	// that use it wait, so only the client's going can end its publishes.
 	stalledTimeout = 30 * time.Second
+	// asyncTopic is the async config's (/async).
+	asyncTopic = "e2e-async"
+	// stalledBuffer and stalledDelivery: the async-stalled config's buffer
+	// bound and delivery timeout.
+	stalledBuffer   = 5
+	stalledDelivery = 2 * time.Second
 	// batchBytes is the default config's batching.bytes, below the topics'
 	// max.message.bytes (5 MiB).
 	batchBytes = 4194304
@@ -91,7 +97,7 @@ const (
 
 // suiteTopics are the topics the suite creates (3 partitions, 5 MiB
 // max.message.bytes), as e2e/run.sh does for `make run`.
-var suiteTopics = []string{topic, ordersTopic, auditTopic, rawTopic, ceTopic, secretTopic}
+var suiteTopics = []string{topic, ordersTopic, auditTopic, rawTopic, ceTopic, secretTopic, asyncTopic}
 
 func TestMain(m *testing.M) {
 	// The servers' Pdeathsig fires when the thread that started them ends:
@@ -290,14 +296,27 @@ configs:
     bootstrap_servers: [%[10]q]
     topic: %[11]s
     produce_timeout: %[12]s
+  # Async mode (issue 10): replies once the records are buffered.
+  async:
+    bootstrap_servers: [%[1]q]
+    topic: %[13]s
+    async: {enabled: true}
+  # Async mode against the broker that never answers: the buffer fills
+  # (5 records) and, once deliveries time out, health gating trips.
+  async-stalled:
+    bootstrap_servers: [%[10]q]
+    topic: %[11]s
+    produce_timeout: 1s
+    async: {enabled: true, buffer_records: %[14]d, delivery_timeout: %[15]s}
 `, bootstrap, topic, produceTimeout, ordersTopic, auditTopic, missingTopic, batchBytes, rawTopic, ceTopic,
-		stack.stalled.Addr(), stalledTopic, stalledTimeout)
+		stack.stalled.Addr(), stalledTopic, stalledTimeout, asyncTopic, stalledBuffer, stalledDelivery)
 }
 
 // testRoutes are the test-only routes (path prefix → named config), on
 // both adapters. The demo's own /raw and /cloudevents routes come from the
 // bootstrap file.
-var testRoutes = [][2]string{{"/audit", "audit"}, {"/small", "small"}, {"/stalled", "stalled"}}
+var testRoutes = [][2]string{{"/audit", "audit"}, {"/small", "small"}, {"/stalled", "stalled"},
+	{"/async-stalled", "async-stalled"}, {"/async", "async"}}
 
 // writeEnvoyConfig is e2e/envoy-extproc.yaml (the bootstrap `make run` uses)
 // on this run's ports (its /raw and /cloudevents routes included), plus
