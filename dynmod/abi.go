@@ -19,6 +19,7 @@ package dynmod
 #include "envoy_abi.h"
 
 int kafka_upstream_pin(void); // pin.c
+int kafka_upstream_on_exit(void); // pin.c
 */
 import "C"
 
@@ -42,8 +43,14 @@ func envoy_dynamic_module_on_program_init() C.envoy_dynamic_module_type_abi_vers
 		logger.Warn("could not pin the module in memory: set dynamic_module_config.do_not_close, or Envoy may unload the Go runtime and crash")
 	}
 	startDebugServer()
+	if C.kafka_upstream_on_exit() == 0 {
+		logger.Warn("could not register the exit flush: async records still buffered when Envoy exits are lost without a count")
+	}
 	return abiVersion
 }
+
+//export kafkaUpstreamAtExit
+func kafkaUpstreamAtExit() { atExit() }
 
 // ------------------------------------------------------------- configs ---
 

@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <stddef.h>
+#include <stdlib.h>
 
 #include "envoy_abi.h"
 
@@ -20,3 +21,10 @@ int kafka_upstream_pin(void) {
   }
   return dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE) != NULL;
 }
+
+// kafka_upstream_on_exit has the process's exit flush the async buffers
+// (exit.go): Envoy exits without destroying the module's configs, so no
+// other hook would. atexit handlers run when Envoy's main returns.
+void kafkaUpstreamAtExit(void); // exported by abi.go
+static void kafka_upstream_at_exit(void) { kafkaUpstreamAtExit(); }
+int kafka_upstream_on_exit(void) { return atexit(kafka_upstream_at_exit) == 0; }

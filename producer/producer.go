@@ -100,6 +100,7 @@ func (p *Producer) Close() error {
 	if !p.release() {
 		return nil
 	}
+	defer p.closed()
 	if p.async != nil {
 		// Every exit path flushes: what cannot be delivered in time is
 		// counted and said, never dropped silently.

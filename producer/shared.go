@@ -17,6 +17,8 @@ import (
 var shared = struct {
 	sync.Mutex
 	byIdentity map[string]*Producer
+	// closing counts last Closes still flushing (FlushAll waits for them).
+	closing sync.WaitGroup
 }{byIdentity: map[string]*Producer{}}
 
 // Acquire returns the producer for cluster c and settings s, building it
@@ -58,5 +60,44 @@ func (p *Producer) release() (last bool) {
 	if shared.byIdentity[p.identity] == p {
 		delete(shared.byIdentity, p.identity)
 	}
+	shared.closing.Add(1) // Done when Close has flushed (closed)
 	return true
+}
+
+// closed ends a shared producer's last Close.
+func (p *Producer) closed() {
+	if p.identity != "" {
+		shared.closing.Done()
+	}
+}
+
+// FlushAll flushes the async buffer of every shared producer, each within
+// its flush timeout, in parallel, and reports what could not be delivered
+// to log: for a process about to exit without closing its configs (Envoy
+// does not destroy a dynamic module's configs when it exits).
+func FlushAll(log *slog.Logger) {
+	shared.Lock()
+	var buffers []*Producer
+	for _, p := range shared.byIdentity {
+		if p.async != nil {
+			buffers = append(buffers, p)
+		}
+	}
+	shared.Unlock()
+	var wg sync.WaitGroup
+	for _, p := range buffers {
+		wg.Go(func() {
+			buffered, _ := p.async.Buffered()
+			if lost := p.async.Close(); lost > 0 {
+				log.Error("async: records not delivered at exit", "lost", lost, "buffered_at_exit", buffered, "delivered", p.async.Delivered())
+			} else if buffered > 0 {
+				log.Info("async: buffer flushed at exit", "records", buffered)
+			}
+		})
+	}
+	wg.Wait()
+	// Configs destroyed just before (Envoy's shutdown) may still be
+	// flushing in their own goroutines: the process must not exit under
+	// them.
+	shared.closing.Wait()
 }
