@@ -26,12 +26,19 @@ var plainASCII = func() (t [utf8.RuneSelf]bool) {
 	return t
 }()
 
-// appendString appends s as a JSON string. It is generic so that a body
-// needs no string copy.
-func appendString[S []byte | string](dst []byte, s S) []byte {
+// appendString appends s as a JSON string. Header names and values, the
+// path and the query's pieces are mostly printable ASCII: their plain
+// prefix is found eight bytes at a time (plainASCIIPrefix) and appended in
+// one go, and only the rest goes byte by byte.
+func appendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
+	plain := plainASCIIPrefix(s)
+	if plain == len(s) {
+		dst = append(dst, s...)
+		return append(dst, '"')
+	}
 	start := 0
-	for i := 0; i < len(s); {
+	for i := plain; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if plainASCII[c] {
@@ -59,9 +66,7 @@ func appendString[S []byte | string](dst []byte, s S) []byte {
 			start = i
 			continue
 		}
-		// Converting at most 4 bytes to a string does not allocate.
-		n := min(len(s)-i, utf8.UTFMax)
-		r, size := utf8.DecodeRuneInString(string(s[i : i+n]))
+		r, size := utf8.DecodeRuneInString(s[i:])
 		switch {
 		case r == utf8.RuneError && size == 1:
 			dst = append(dst, s[start:i]...)
@@ -80,23 +85,26 @@ func appendString[S []byte | string](dst []byte, s S) []byte {
 	return append(dst, '"')
 }
 
-// textEscape describes, for appendText, how each byte of valid UTF-8 is
-// written: as itself (size 1), as a backslash and a letter (size 2: `"`,
-// `\`, \b \f \n \r \t), or by the slow path (size 0: the other control
-// characters, and 0xE2, the lead byte of U+2028 and U+2029).
-var textFirst, textSecond, textSize = func() (first, second, size [256]byte) {
+// textCode describes, for appendText, how each byte of valid UTF-8 is
+// written: its low 16 bits are the one or two bytes written (little-endian),
+// the rest is how many of them count (1: the byte itself; 2: a backslash
+// and a letter, for `"`, `\`, \b \f \n \r \t; 0: the slow path, for the
+// other control characters and 0xE2, the lead byte of U+2028 and U+2029).
+// One table load per byte, and no branch but the rare slow path's.
+var textCode = func() (t [256]uint32) {
 	for c := range 256 {
-		first[c], size[c] = byte(c), 1
 		switch {
 		case c == '"' || c == '\\':
-			first[c], second[c], size[c] = '\\', byte(c), 2
+			t[c] = 2<<16 | uint32(c)<<8 | '\\'
 		case shortEscape[c] != 0:
-			first[c], second[c], size[c] = '\\', shortEscape[c], 2
+			t[c] = 2<<16 | uint32(shortEscape[c])<<8 | '\\'
 		case c < 0x20 || c == 0xE2:
-			size[c] = 0
+			t[c] = 0
+		default:
+			t[c] = 1<<16 | uint32(c)
 		}
 	}
-	return first, second, size
+	return t
 }()
 
 // isLineSep reports whether s[i:] starts with U+2028 or U+2029
@@ -105,51 +113,93 @@ func isLineSep(s []byte, i int) bool {
 	return i+2 < len(s) && s[i] == 0xE2 && s[i+1] == 0x80 && s[i+2]&^1 == 0xA8
 }
 
-// textBlock is how many input bytes appendText handles per check of the
-// buffer's room.
-const textBlock = 64
+// textRoom is the room appendText keeps in its buffer beyond one byte per
+// input byte left: enough for a word of eight six-byte escapes and a store
+// of eight bytes past them.
+const textRoom = 8*6 + 8
 
 // appendText appends s, which must be valid UTF-8, as a JSON string: the
-// same bytes as appendString, faster for a body of kilobytes. A JSON body
-// has a quote every few bytes, too often for a branch per escape to be
-// predicted or for appending a run per escape: each byte is written as
-// two table bytes and the output advanced by one or two, without a branch;
-// only the rare six-byte escapes take one. Room is checked per block of
-// input (twice the block, and the rest of s as it is) and per rare escape.
+// same bytes as appendString, faster for a body of kilobytes. It writes
+// text bodies (forms, multipart, text/plain, XML); a JSON body's string is
+// appendJSONText's.
+//
+// Eight bytes at a time: the word is stored whole, then each byte
+// textStops flags (a superset of those to escape) is written as its
+// textCode bytes and the rest of the word stored again after it, shifted;
+// a word without any costs one test. The input index never depends on the
+// data, so the loads run ahead of the stores. A word dense with escapes
+// (more than four), or with a six-byte one (rare), goes byte by byte
+// instead. Room is checked once per word, and before the last few bytes.
 func appendText(dst, s []byte) []byte {
-	dst = slices.Grow(dst, len(s)+2)
+	dst = slices.Grow(dst, len(s)+textRoom)
 	j := len(dst)
 	out := dst[:cap(dst)]
 	out[j] = '"'
 	j++
-	for i := 0; i < len(s); {
-		end := min(i+textBlock, len(s))
-		if need := j + 2*(end-i) + 6 + len(s) - end + 1; need > len(out) {
-			out = slices.Grow(out[:j], need-j)
+	i := 0
+words:
+	for i+8 <= len(s) {
+		if len(out)-j < len(s)-i+textRoom {
+			out = slices.Grow(out[:j], 2*(len(s)-i)+textRoom)
 			out = out[:cap(out)]
 		}
-		for ; i < end; i++ {
-			c := s[i]
-			size := textSize[c]
-			if size == 0 {
-				// Six bytes, then the block's rest at two and s's rest.
-				if need := j + 6 + 2*(end-i) + len(s) - end + 1; need > len(out) {
-					out = slices.Grow(out[:j], need-j)
-					out = out[:cap(out)]
-				}
-				j = appendRareEscape(out, j, s, i)
-				if c == 0xE2 && isLineSep(s, i) {
-					i += 2
-				}
-				continue
-			}
-			out[j] = textFirst[c]
-			out[j+1] = textSecond[c]
-			j += int(size)
+		w := load64(s, i)
+		m := textStops(w)
+		store64(out, j, w)
+		if m == 0 {
+			i, j = i+8, j+8
+			continue
 		}
+		if !atMostFour(m) {
+			// Text dense with escapes (quotes, controls): a byte at a time
+			// costs less than a step per escape.
+			i, j = appendTextBytes(out, j, s, i, i+8)
+			continue
+		}
+		done := 0 // bytes of w written
+		for ; m != 0; m &= m - 1 {
+			p := firstFlagged(m)
+			j += p - done // those bytes are in place
+			code := textCode[byte(w>>(8*p))]
+			if code>>16 == 0 {
+				i, j = appendTextBytes(out, j, s, i+p, i+8)
+				continue words
+			}
+			store16(out, j, uint16(code))
+			j += int(code >> 16)
+			done = p + 1
+			store64(out, j, w>>(8*done))
+		}
+		i, j = i+8, j+8-done
 	}
+	// Fewer than eight bytes left, at up to six bytes each, and the quote.
+	if need := 6*(len(s)-i) + 1; len(out)-j < need {
+		out = slices.Grow(out[:j], need)
+		out = out[:cap(out)]
+	}
+	_, j = appendTextBytes(out, j, s, i, len(s))
 	out[j] = '"'
 	return out[:j+1]
+}
+
+// appendTextBytes writes s[i:end] at out[j:] byte by byte, each as its
+// textCode bytes or a six-byte escape, and returns the indexes after them
+// (past end if U+2028 or U+2029 straddles it); out has room for six bytes
+// per byte.
+func appendTextBytes(out []byte, j int, s []byte, i, end int) (int, int) {
+	for ; i < end; i++ {
+		code := textCode[s[i]]
+		if code>>16 == 0 {
+			j = appendRareEscape(out, j, s, i)
+			if isLineSep(s, i) {
+				i += 2
+			}
+			continue
+		}
+		store16(out, j, uint16(code))
+		j += int(code >> 16)
+	}
+	return i, j
 }
 
 // appendRareEscape writes s[i], a control character without a short escape
@@ -180,7 +230,7 @@ var shortEscape = [256]byte{'\b': 'b', '\f': 'f', '\n': 'n', '\r': 'r', '\t': 't
 // historical charset of HTTP headers, every byte survives as one character.
 // Valid UTF-8, the usual case, is returned without a copy.
 func latin1IfNotUTF8(s string) string {
-	if utf8.ValidString(s) {
+	if plainASCIIPrefix(s) == len(s) || utf8.ValidString(s) {
 		return s
 	}
 	b := make([]byte, 0, 2*len(s))

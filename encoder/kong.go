@@ -2,7 +2,6 @@ package encoder
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"strings"
 	"unicode/utf8"
@@ -21,7 +20,11 @@ import (
 // strings escaped as jsonstring.go says; the objects as argobject.go says.
 func (e *Encoder) kong(r *message.Request) ([]byte, error) {
 	path := pseudo(r.Headers, ":path")
-	dst := make([]byte, 0, e.kongSize(r, path))
+	var ct mediaType
+	if e.forward.Body {
+		ct = bodyMediaType(r.Headers)
+	}
+	dst := make([]byte, 0, e.kongSize(r, path, ct))
 	dst = append(dst, '{')
 	if e.forward.Method {
 		if method := pseudo(r.Headers, ":method"); method != "" {
@@ -44,7 +47,7 @@ func (e *Encoder) kong(r *message.Request) ([]byte, error) {
 	}
 	if e.forward.Body {
 		var err error
-		if dst, err = appendBody(dst, bodyMediaType(r.Headers), r.Body); err != nil {
+		if dst, err = appendBody(dst, ct, r.Body); err != nil {
 			return nil, err
 		}
 	}
@@ -64,9 +67,10 @@ func appendKey(dst []byte, key string) []byte {
 
 // kongSize is about the envelope's length, so that it is written without
 // growing the buffer: the headers (the path among them) with some room for
-// escapes, plus the body twice (as a string, escaped, and as body_args) or
-// as base64.
-func (e *Encoder) kongSize(r *message.Request, path string) int {
+// escapes, plus the body twice (as a string, escaped, and as body_args) or,
+// when its type says it will be, exactly as base64 (the allocation, and
+// its share of GC, is a good part of the cost of a binary body).
+func (e *Encoder) kongSize(r *message.Request, path string, ct mediaType) int {
 	n := 64
 	if e.forward.URI {
 		n += 2*len(path) + 32
@@ -77,11 +81,22 @@ func (e *Encoder) kongSize(r *message.Request, path string) int {
 		}
 	}
 	if e.forward.Body {
-		// Enough for a JSON body with a quote every eighth byte and its
-		// compacted copy, and for base64 (4/3).
-		n += 2*len(r.Body) + len(r.Body)/8 + 64
+		if !isTextType(ct) {
+			n += (len(r.Body) + 2) / 3 * 4
+		} else {
+			// Enough for a JSON body with a quote every eighth byte and
+			// its compacted copy, and for base64 (4/3) of text that is
+			// not UTF-8.
+			n += 2*len(r.Body) + len(r.Body)/8 + 64
+		}
 	}
 	return n + n/16
+}
+
+// isTextType reports whether a body of type ct is kept as text when it is
+// UTF-8 (appendBody): JSON, forms, multipart and rawTextTypes.
+func isTextType(ct mediaType) bool {
+	return ct.isJSON() || ct.name == "application/x-www-form-urlencoded" || ct.name == "multipart/form-data" || rawTextTypes[ct.name]
 }
 
 // bodyMediaType is contentType without the cost of mime.ParseMediaType
@@ -130,20 +145,17 @@ func appendBody(dst []byte, ct mediaType, body []byte) ([]byte, error) {
 	// Many clients send a JSON content-type on every request, bodyless
 	// ones included: an empty body is an empty body, not bad JSON.
 	var args []arg
-	text := ct.isJSON()
-	switch {
-	case text:
-	case ct.name == "application/x-www-form-urlencoded":
-		args, text = formArgs(string(body)), true
-	case ct.name == "multipart/form-data":
+	switch ct.name {
+	case "application/x-www-form-urlencoded":
+		args = formArgs(string(body))
+	case "multipart/form-data":
 		parsed, err := multipartArgs(body, ct)
 		if err != nil {
 			return nil, &BodyError{MediaType: ct.name, Err: err}
 		}
-		args, text = parsed, true
-	case rawTextTypes[ct.name]:
-		text = true
+		args = parsed
 	}
+	text := isTextType(ct)
 	asText := text && utf8.Valid(body)
 	dst = appendKey(dst, "body")
 	if asText {
@@ -151,7 +163,7 @@ func appendBody(dst []byte, ct mediaType, body []byte) ([]byte, error) {
 	} else {
 		// base64 needs no escaping.
 		dst = append(dst, '"')
-		dst = base64.StdEncoding.AppendEncode(dst, body)
+		dst = appendBase64(dst, body)
 		dst = append(dst, '"')
 	}
 	dst = appendArgObject(appendKey(dst, "body_args"), args)
@@ -163,22 +175,26 @@ func appendBody(dst []byte, ct mediaType, body []byte) ([]byte, error) {
 
 // appendJSONBody appends a JSON body as the body string and, compacted, as
 // body_args: valid JSON is embedded as it is, which keeps numbers exact and
-// costs no decode.
+// costs no decode. appendJSONText validates it while writing the string.
 func appendJSONBody(dst []byte, ct mediaType, body []byte) ([]byte, error) {
 	if !utf8.Valid(body) {
 		return nil, &BodyError{MediaType: ct.name, Err: checkJSON(body)}
 	}
-	dst = appendText(appendKey(dst, "body"), body)
-	dst = appendKey(dst, "body_args")
-	if out, ok := appendCompactJSON(dst, body); ok {
-		return out, nil
+	dst = appendKey(dst, "body")
+	if out, spaced, ok := appendJSONText(dst, body); ok {
+		out = appendKey(out, "body_args")
+		if spaced {
+			return appendWithoutSpace(out, body), nil
+		}
+		return append(out, body...), nil // already compact: one copy
 	}
 	// Slow path: encoding/json says what is wrong. Were it to accept what
-	// appendCompactJSON refused, its compaction is the answer (and a bug of
-	// ours, which the differential tests are there to catch).
+	// appendJSONText refused, its string and compaction are the answer (and
+	// a bug of ours, which the differential tests are there to catch).
 	if err := checkJSON(body); err != nil {
 		return nil, &BodyError{MediaType: ct.name, Err: err}
 	}
+	dst = appendKey(appendText(dst, body), "body_args")
 	var compact bytes.Buffer
 	_ = json.Compact(&compact, body) // valid: checked above
 	return append(dst, compact.Bytes()...), nil

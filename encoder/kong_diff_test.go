@@ -83,6 +83,9 @@ var diffTextBodies = []string{
 	"<xml>&amp;</xml>", "\x00\x01\x02", strings.Repeat("ab\"\\", 100),
 	strings.Repeat(allControls, 20), strings.Repeat("\u2028", 100), strings.Repeat("é\u2029\x01\"日", 50),
 	strings.Repeat("x", 63) + "\u2028" + strings.Repeat("\n", 70),
+	// More pairs than sortArgs sorts by insertion, with repeats: the order of
+	// each name's values must survive both sorts.
+	strings.Repeat("b=1&a=2&c=3&a=4&", 5) + "z=0", strings.Repeat("k=v&", 16) + "j=1&k=last",
 }
 
 const diffBoundary = "XyZ"
@@ -112,11 +115,18 @@ var diffHeaderSets = [][]message.Header{
 	{{Name: "host", Value: "real-host"}, {Name: "Host", Value: "upper"}, {Name: "", Value: "empty name"}, {Name: "x-empty", Value: ""}},
 	{{Name: "b", Value: "1"}, {Name: "a", Value: "2"}, {Name: "b", Value: "3"}, {Name: "a\xff", Value: "4"}, {Name: "a\xfe", Value: "\xff"}, {Name: "\"q\"", Value: "<&>"}},
 	{{Name: "z", Value: allBytes}},
+	func() (hs []message.Header) { // more than 16, repeats among them
+		for i := range 20 {
+			hs = append(hs, message.Header{Name: fmt.Sprintf("x-%d", (i*7)%5), Value: fmt.Sprint(i)})
+		}
+		return hs
+	}(),
 }
 
 var diffPaths = []string{
 	"", "/", "/orders", "/orders?", "/o?a=1&a=2&flag&e=&sp=x+y%21", "/o?bad=%zz&pct=100%&=v&&x", "/o?%e9=%ff&\xe9=\xff",
 	"/o?a=1?b=2", "/\xff?q=\u2028", "/o?k=" + allControls, "/o?a&a&a=", "/o?%41=1&A=2&a=3",
+	"/o?" + strings.Repeat("q=1&p=2&q=3&", 6),
 }
 
 // diffRequests is the table: every content type with its kind of bodies,
@@ -228,6 +238,11 @@ func FuzzKong(f *testing.F) {
 func FuzzCompactJSON(f *testing.F) {
 	for _, b := range diffJSONBodies {
 		if len(b) < 1000 { // the deep ones run in the tests above; they slow the fuzzer down
+			f.Add([]byte(b))
+		}
+	}
+	for i, b := range wordBoundaryBodies() { // a sample: they run in full in TestWordBoundaries
+		if i%40 == 0 {
 			f.Add([]byte(b))
 		}
 	}
