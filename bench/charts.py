@@ -86,7 +86,7 @@ def soak(res, out):
             axes[0].plot(t, [x["rss_kib"].get(proc, 0) / 1024 for x in s["samples"]], label="%s: %s" % (s["scenario"], proc))
         axes[1].plot(t, [x["goroutines"] for x in s["samples"]], label=s["scenario"])
     axes[0].set_title("RSS (MiB)")
-    axes[1].set_title("goroutines (module or server)")
+    axes[1].set_title("goroutines of the module or server (under load: one per request in flight)")
     for ax in axes:
         ax.set_xlabel("seconds")
         ax.grid(True, alpha=0.3)

@@ -141,6 +141,8 @@ func (d *driver) runAll(ctx context.Context, only string, skipGo bool) (res *res
 		"envoy":    envoyWorkers,
 	}
 
+	waitQuiet()
+	res.Machine["loadavg_at_start"] = machine()["loadavg_at_start"]
 	if !skipGo {
 		log.Printf("Go benchmarks of encoder/ and ingest/ (count 5)")
 		if res.GoBench, err = d.goBenchmarks(ctx, 5); err != nil {
@@ -233,6 +235,27 @@ func (d *driver) runScenario(ctx context.Context, sc scenario, res *results) err
 }
 
 var kafkaWarmup = 20 * time.Second
+
+// waitQuiet waits, up to 2 minutes, for the 1-minute load average to fall
+// below 0.5: whatever ran before (a build, tests) would be in the numbers.
+func waitQuiet() {
+	for deadline := time.Now().Add(2 * time.Minute); ; {
+		b, err := os.ReadFile("/proc/loadavg")
+		if err != nil {
+			return
+		}
+		load, _ := strconv.ParseFloat(strings.Fields(string(b))[0], 64)
+		if load < 0.5 {
+			return
+		}
+		if time.Now().After(deadline) {
+			log.Printf("the machine is still busy (load average %.2f): measuring anyway; see loadavg_at_start", load)
+			return
+		}
+		log.Printf("waiting for the machine to quieten (load average %.2f)", load)
+		time.Sleep(10 * time.Second)
+	}
+}
 
 func (d *driver) kafkaEnv() []string {
 	p, _ := strconv.Atoi(d.kafkaPort)

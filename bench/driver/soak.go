@@ -26,6 +26,10 @@ type soakResult struct {
 	Run      *measurement `json:"run"`
 	Flat     bool         `json:"flat"`
 	Verdicts []string     `json:"verdicts"`
+	// IdleGoroutines before the soak and after it (3 s without load): under
+	// load the count follows the requests in flight, so a leak shows idle.
+	IdleGoroutinesBefore int `json:"idle_goroutines_before"`
+	IdleGoroutinesAfter  int `json:"idle_goroutines_after"`
 }
 
 const soakEvery = 5 * time.Second
@@ -33,7 +37,11 @@ const soakEvery = 5 * time.Second
 // soak runs the scenario at rate (HTTP/1.1, conns connections) for
 // d.soakFor, sampling RSS, threads, open files and goroutines.
 func (d *driver) soak(ctx context.Context, sc scenario, r *running, conns int, rate float64) (*soakResult, error) {
-	res := &soakResult{Scenario: sc.key(), Rate: rate}
+	res := &soakResult{Scenario: sc.key(), Rate: rate, IdleGoroutinesBefore: -1, IdleGoroutinesAfter: -1}
+	if r.debugAddr != "" {
+		time.Sleep(3 * time.Second)
+		res.IdleGoroutinesBefore = goroutines(r.debugAddr)
+	}
 	stop := make(chan struct{})
 	sampled := make(chan struct{})
 	t0 := time.Now()
@@ -58,6 +66,14 @@ func (d *driver) soak(ctx context.Context, sc scenario, r *running, conns int, r
 	}
 	res.Run = m
 	res.Flat, res.Verdicts = flatness(res.Samples, d.warmup+time.Minute)
+	if r.debugAddr != "" {
+		time.Sleep(3 * time.Second)
+		res.IdleGoroutinesAfter = goroutines(r.debugAddr)
+		ok := res.IdleGoroutinesAfter >= 0 && res.IdleGoroutinesAfter <= res.IdleGoroutinesBefore+5
+		res.Flat = res.Flat && ok
+		res.Verdicts = append(res.Verdicts, fmt.Sprintf("idle goroutines: %d before the soak, %d 3 s after it (allowed %d): %s",
+			res.IdleGoroutinesBefore, res.IdleGoroutinesAfter, res.IdleGoroutinesBefore+5, map[bool]string{true: "flat", false: "GROWING"}[ok]))
+	}
 	return res, nil
 }
 
@@ -116,7 +132,13 @@ func flatness(samples []soakSample, settle time.Duration) (bool, []string) {
 		check(n+" open files", func(s soakSample) float64 { return float64(s.OpenFiles[n]) }, func(a float64) float64 { return a*1.1 + 10 }, "")
 		check(n+" threads", func(s soakSample) float64 { return float64(s.Threads[n]) }, func(a float64) float64 { return a*1.1 + 10 }, "")
 	}
-	check("goroutines", func(s soakSample) float64 { return float64(s.Goroutines) }, func(a float64) float64 { return a*1.1 + 10 }, "")
+	// Goroutines under load are the requests in flight (one each in the
+	// module and the server): a latency spike raises them. They are
+	// judged idle, before and after (soak); here they are only reported.
+	if g := maxOf(first, func(s soakSample) float64 { return float64(s.Goroutines) }); g >= 0 {
+		verdicts = append(verdicts, fmt.Sprintf("goroutines under load (requests in flight): first third max %.0f, last third max %.0f",
+			g, maxOf(last, func(s soakSample) float64 { return float64(s.Goroutines) })))
+	}
 	return flat, verdicts
 }
 

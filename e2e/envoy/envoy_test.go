@@ -525,6 +525,24 @@ func TestKafkaDown(t *testing.T) {
 	}
 	took("the requests with Kafka down")
 
+	// Async mode's health gating trips: the first request is buffered
+	// (202), its delivery fails within a second (connections refused),
+	// and from then on requests get 503 but for one probe a second.
+	if code, body, _ := post(t, http1, "/async", "before gating"); code != 202 {
+		t.Errorf("async, Kafka down, first request: %d %s, want 202", code, body)
+	}
+	gated := `{"message":"Service Unavailable","error":"the Kafka cluster is failing, so no record is buffered (async.health_gating); retry later"}`
+	if err := waitFor(10*time.Second, func() error {
+		code, body, _ := post(t, http1, "/async", "gated?")
+		if code != 503 || body != gated {
+			return fmt.Errorf("%d %s", code, body)
+		}
+		return nil
+	}); err != nil {
+		t.Errorf("async health gating did not trip with Kafka down: %v", err)
+	}
+	took("async health gating tripping")
+
 	if out, err := exec.Command(kafkaSh, "start").CombinedOutput(); err != nil {
 		t.Fatalf("kafka.sh start: %v\n%s", err, out)
 	}
@@ -543,6 +561,18 @@ func TestKafkaDown(t *testing.T) {
 		t.Fatalf("publishing did not recover within 60s of Kafka's restart: %v", err)
 	}
 	took("the topics, and publishing again")
+	// And clears: a probe is delivered, then requests are buffered again.
+	if err := waitFor(30*time.Second, func() error {
+		for range 2 {
+			if code, body, _ := post(t, http1, "/async", "after gating"); code != 202 {
+				return fmt.Errorf("%d %s", code, body)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Errorf("async health gating did not clear after Kafka's restart: %v", err)
+	}
+	took("async health gating clearing")
 	// A request answered 504 may still be written once Kafka is back
 	// (at-least-once, as documented), so /down records may come too.
 	now := kafkatest.Snapshot(t, stack.bootstrap, map[string]int{topic: partitions})
