@@ -47,6 +47,11 @@ func (p *Producer) checkTargets(ctx context.Context, records []message.Record) *
 	for _, t := range meta.Topics {
 		switch {
 		case t.ErrorCode == int16(kafka.UnknownTopicOrPartition) && !p.autoCreate:
+			if exists, ok := p.topicExists(ctx, t.Name); ok && exists {
+				// New since the cache's last refresh: the write's
+				// retries see it once the cache catches up.
+				continue
+			}
 			return &Error{Reason: UnknownTopic, Topic: t.Name, Err: fmt.Errorf("topic %q does not exist", t.Name)}
 		case t.ErrorCode == 0:
 			partitions[t.Name] = len(t.Partitions)

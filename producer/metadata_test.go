@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafka-upstream/envoy-kafka-upstream/config"
 	"github.com/kafka-upstream/envoy-kafka-upstream/internal/kfaketest"
@@ -187,4 +189,40 @@ func newProducerWith(t *testing.T, brokers []string, change func(*config.Produce
 	p := New(config.Cluster{Brokers: brokers, ClientID: "test"}, s, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	t.Cleanup(func() { p.Close() })
 	return p
+}
+
+// A topic created after the producer's metadata was cached (a new config
+// for it shares the producer) is not refused as unknown: a broker is asked
+// before refusing, and the write's retries wait for the cache.
+func TestTopicCreatedAfterTheCacheIsNotRefused(t *testing.T) {
+	c := kfaketest.NewCluster(t, topic)
+	p := newProducer(t, c.ListenAddrs(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if r := p.Publish(ctx, record("warm")); r[0].Err != nil {
+		t.Fatal(r[0].Err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "fresh", 1, 1
+	req.Topics = append(req.Topics, rt)
+	if _, err := req.RequestWith(ctx, cl); err != nil {
+		t.Fatal(err)
+	}
+	if r := p.Publish(ctx, []message.Record{{Topic: "fresh", Value: []byte("v")}}); r[0].Err != nil {
+		t.Fatalf("publish to a topic created a moment ago: %v", r[0].Err)
+	}
+	// A topic that does not exist is still refused at once.
+	start := time.Now()
+	if r := p.Publish(ctx, []message.Record{{Topic: "never", Value: []byte("v")}}); reasonOf(t, r[0].Err) != UnknownTopic {
+		t.Errorf("a missing topic: %v, want UnknownTopic", r[0].Err)
+	}
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Errorf("refusing the missing topic took %v", d)
+	}
 }

@@ -30,6 +30,10 @@ type Producer struct {
 	// async buffers accepted records (config async section); nil without.
 	async *AsyncBuffer
 	log   *slog.Logger
+	// brokers and confirmed: asking a broker about a topic the metadata
+	// cache does not know (topiccheck.go).
+	brokers   []string
+	confirmed topicConfirmations
 }
 
 // New builds a producer for cluster c with settings s. It opens no connection: kafka-go connects
@@ -78,7 +82,7 @@ func New(c config.Cluster, s config.Producer, log *slog.Logger) *Producer {
 		Completion: recordCompletion,
 	}
 	p := &Producer{writer: w, transport: transport, maxBytes: s.BatchBytes, acks: s.RequiredAcks, autoCreate: s.AllowAutoTopicCreation,
-		mechanism: transport.SASL, log: log}
+		mechanism: transport.SASL, log: log, brokers: c.Brokers}
 	if a := s.Async; a != nil {
 		p.async = NewAsyncBuffer(p, AsyncLimits{Records: a.BufferRecords, Bytes: a.BufferBytes,
 			DeliveryTimeout: a.DeliveryTimeout, FlushTimeout: a.FlushTimeout, HealthGating: a.HealthGating})
