@@ -143,9 +143,10 @@ func TestReloadsShareTheProducer(t *testing.T) {
 	if sent.Load() < 50 {
 		t.Errorf("only %d requests went through", sent.Load())
 	}
-	// kafka-go may open a connection more for a metadata refresh; one per
-	// reload would be 50 more.
-	if most > baseline+2 {
+	// kafka-go opens a few more at times (metadata refreshes, a new
+	// connection per partition leader as batches spread): 2 → 5 seen. A
+	// producer per reload shows as dozens: 29 with the sharing turned off.
+	if most > baseline+6 {
 		t.Errorf("connections to the broker grew from %d to %d over 50 reloads: the producer is not shared", baseline, most)
 	}
 	if resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/listeners", adminPort)); err == nil {
