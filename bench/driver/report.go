@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -43,6 +44,7 @@ func (d *driver) report(res *results, outDir string) error {
 	writeSaturation(w, res, t)
 	writeLatency(w, res, t)
 	writeCost(w, res, t)
+	writeBudget(w, res, t)
 	writeChecks(w, res)
 	writeSoaks(w, res)
 	writeGoBench(w, res)
@@ -291,6 +293,42 @@ func writeGoBench(w func(string, ...any), res *results) {
 	w("| benchmark | ns/op | B/op | allocs/op |\n|---|---|---|---|\n")
 	for _, g := range res.GoBench {
 		w("| `%s` | %.0f [%.0f–%.0f] | %.0f | %.0f |\n", strings.TrimPrefix(g.Name, "Benchmark"), g.NsPerOp, g.NsMin, g.NsMax, g.BytesPerOp, g.AllocsPerOp)
+	}
+	w("\n")
+}
+
+// writeBudget shows how CPU-bound each scenario is: with every process on
+// the same cores, throughput cannot pass cores ÷ (CPU per request, all
+// processes together).
+func writeBudget(w func(string, ...any), res *results, t table) {
+	cores := 2.0
+	if n, err := strconv.Atoi(res.Machine["cpus"]); err == nil && n > 0 {
+		cores = float64(n)
+	}
+	w("## CPU budget at saturation\n\nEvery process shares the machine's %.0f cores, so a scenario's throughput cannot pass %.0f s ÷ its CPU per request summed over all processes (load generator and Kafka included). `used` is the measured throughput over that ceiling: near 100 %%, the scenario is CPU-bound and the ratios between scenarios are ratios of CPU per request.\n\n", cores, cores)
+	w("| scenario | conns | proto | CPU µs per request, all processes | ceiling (req/s) | measured (req/s) | used |\n|---|---|---|---|---|---|---|\n")
+	for _, sc := range res.Scenarios {
+		ps := protos
+		if !sc.HTTP {
+			ps = []string{"kafka"}
+		}
+		for _, n := range conns {
+			for _, p := range ps {
+				m := t.get(sc.key(), p, n, "saturation")
+				if m == nil {
+					continue
+				}
+				total := 0.0
+				for _, v := range m.CPUPerRequestUS {
+					total += v
+				}
+				if total == 0 {
+					continue
+				}
+				ceiling := cores * 1e6 / total
+				w("| (%s) %s | %d | %s | %.0f | %.0f | %.0f | %.0f %% |\n", sc.ID, sc.Adapter, n, p, total, ceiling, m.Summary.ThroughputRPS, 100*m.Summary.ThroughputRPS/ceiling)
+			}
+		}
 	}
 	w("\n")
 }
