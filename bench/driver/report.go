@@ -193,27 +193,19 @@ func writeSaturation(w func(string, ...any), res *results, t table) {
 func writeLatency(w func(string, ...any), res *results, t table) {
 	w("## Latency (ms)\n\np50 / p99 / p99.9 at 50 %% and 80 %% of the scenario's own saturation throughput (open loop, from the intended send time), and p99 at saturation (closed loop). `lag` is the p50 delay from intended to actual send: when it is not far below p50, the generator or the connections could not keep the rate.\n\n")
 	w("| scenario | conns | proto | 50 %%: rate, p50 / p99 / p99.9 | 80 %%: rate, p50 / p99 / p99.9 | lag p50 at 80 %% | saturation p99 |\n|---|---|---|---|---|---|---|\n")
-	for _, sc := range res.Scenarios {
-		ps := protos
-		if !sc.HTTP {
-			ps = []string{"kafka"}
+	eachRun(res, func(sc scenario, n int, p string) {
+		h, e, s := t.get(sc.key(), p, n, "50%"), t.get(sc.key(), p, n, "80%"), t.get(sc.key(), p, n, "saturation")
+		if h == nil || e == nil || s == nil {
+			return
 		}
-		for _, n := range conns {
-			for _, p := range ps {
-				h, e, s := t.get(sc.key(), p, n, "50%"), t.get(sc.key(), p, n, "80%"), t.get(sc.key(), p, n, "saturation")
-				if h == nil || e == nil || s == nil {
-					continue
-				}
-				lag := "–"
-				if e.Summary.SendLag != nil {
-					lag = fmt.Sprintf("%.2f", e.Summary.SendLag.P50)
-				}
-				w("| (%s) %s | %d | %s | %.0f/s: %.2f / %.2f / %.2f | %.0f/s: %.2f / %.2f / %.2f | %s | %.2f |\n", sc.ID, sc.Adapter, n, p,
-					h.Rate, h.Summary.Latency.P50, h.Summary.Latency.P99, h.Summary.Latency.P999,
-					e.Rate, e.Summary.Latency.P50, e.Summary.Latency.P99, e.Summary.Latency.P999, lag, s.Summary.Latency.P99)
-			}
+		lag := "–"
+		if e.Summary.SendLag != nil {
+			lag = fmt.Sprintf("%.2f", e.Summary.SendLag.P50)
 		}
-	}
+		w("| (%s) %s | %d | %s | %.0f/s: %.2f / %.2f / %.2f | %.0f/s: %.2f / %.2f / %.2f | %s | %.2f |\n", sc.ID, sc.Adapter, n, p,
+			h.Rate, h.Summary.Latency.P50, h.Summary.Latency.P99, h.Summary.Latency.P999,
+			e.Rate, e.Summary.Latency.P50, e.Summary.Latency.P99, e.Summary.Latency.P999, lag, s.Summary.Latency.P99)
+	})
 	w("\n")
 }
 
@@ -226,23 +218,15 @@ func writeCost(w func(string, ...any), res *results, t table) {
 		}
 		return "–"
 	}
-	for _, sc := range res.Scenarios {
-		ps := protos
-		if !sc.HTTP {
-			ps = []string{"kafka"}
+	eachRun(res, func(sc scenario, n int, p string) {
+		m := t.get(sc.key(), p, n, "saturation")
+		if m == nil {
+			return
 		}
-		for _, n := range conns {
-			for _, p := range ps {
-				m := t.get(sc.key(), p, n, "saturation")
-				if m == nil {
-					continue
-				}
-				rss := res.PeakRSS[sc.key()]
-				w("| (%s) %s | %d | %s | %s | %s | %s | %s | %s | %s |\n", sc.ID, sc.Adapter, n, p, cell(m.CPUPerRequestUS, "envoy"), cell(m.CPUPerRequestUS, "extproc"),
-					cell(m.CPUPerRequestUS, "kafka"), cell(m.CPUPerRequestUS, "loadgen"), cell(rss, "envoy"), cell(rss, "extproc"))
-			}
-		}
-	}
+		rss := res.PeakRSS[sc.key()]
+		w("| (%s) %s | %d | %s | %s | %s | %s | %s | %s | %s |\n", sc.ID, sc.Adapter, n, p, cell(m.CPUPerRequestUS, "envoy"), cell(m.CPUPerRequestUS, "extproc"),
+			cell(m.CPUPerRequestUS, "kafka"), cell(m.CPUPerRequestUS, "loadgen"), cell(rss, "envoy"), cell(rss, "extproc"))
+	})
 	w("\n")
 }
 
@@ -307,6 +291,27 @@ func writeBudget(w func(string, ...any), res *results, t table) {
 	}
 	w("## CPU budget at saturation\n\nEvery process shares the machine's %.0f cores, so a scenario's throughput cannot pass %.0f s ÷ its CPU per request summed over all processes (load generator and Kafka included). `used` is the measured throughput over that ceiling: near 100 %%, the scenario is CPU-bound and the ratios between scenarios are ratios of CPU per request.\n\n", cores, cores)
 	w("| scenario | conns | proto | CPU µs per request, all processes | ceiling (req/s) | measured (req/s) | used |\n|---|---|---|---|---|---|---|\n")
+	eachRun(res, func(sc scenario, n int, p string) {
+		m := t.get(sc.key(), p, n, "saturation")
+		if m == nil {
+			return
+		}
+		total := 0.0
+		for _, v := range m.CPUPerRequestUS {
+			total += v
+		}
+		if total == 0 {
+			return
+		}
+		ceiling := cores * 1e6 / total
+		w("| (%s) %s | %d | %s | %.0f | %.0f | %.0f | %.0f %% |\n", sc.ID, sc.Adapter, n, p, total, ceiling, m.Summary.ThroughputRPS, 100*m.Summary.ThroughputRPS/ceiling)
+	})
+	w("\n")
+}
+
+// eachRun calls f for every scenario, connection count and protocol the
+// tables have a row for ((e) has one protocol, kafka).
+func eachRun(res *results, f func(sc scenario, conns int, proto string)) {
 	for _, sc := range res.Scenarios {
 		ps := protos
 		if !sc.HTTP {
@@ -314,21 +319,8 @@ func writeBudget(w func(string, ...any), res *results, t table) {
 		}
 		for _, n := range conns {
 			for _, p := range ps {
-				m := t.get(sc.key(), p, n, "saturation")
-				if m == nil {
-					continue
-				}
-				total := 0.0
-				for _, v := range m.CPUPerRequestUS {
-					total += v
-				}
-				if total == 0 {
-					continue
-				}
-				ceiling := cores * 1e6 / total
-				w("| (%s) %s | %d | %s | %.0f | %.0f | %.0f | %.0f %% |\n", sc.ID, sc.Adapter, n, p, total, ceiling, m.Summary.ThroughputRPS, 100*m.Summary.ThroughputRPS/ceiling)
+				f(sc, n, p)
 			}
 		}
 	}
-	w("\n")
 }
