@@ -1,12 +1,6 @@
 package dynmod
 
-import (
-	"fmt"
-	"log/slog"
-	"os"
-
-	"github.com/kafka-upstream/envoy-kafka-upstream/producer"
-)
+import "github.com/kafka-upstream/envoy-kafka-upstream/producer"
 
 // atExit runs as the process exits (pin.c's atexit handler), after Envoy's
 // main returned. Envoy destroys the filter configs as it shuts down, but
@@ -17,11 +11,4 @@ import (
 // producer still open, each within its flush_timeout; the closes log
 // through Envoy's logger, which still works then, and what atExit itself
 // finds lost goes to stderr.
-func atExit() {
-	defer func() { // nothing may unwind into exit()
-		if r := recover(); r != nil {
-			fmt.Fprintf(os.Stderr, "kafka-upstream: panic while flushing at exit: %v\n", r)
-		}
-	}()
-	producer.FlushAll(slog.New(slog.NewTextHandler(os.Stderr, nil)).With("component", "kafka-upstream"))
-}
+func atExit() { producer.FlushAtExit() }

@@ -24,7 +24,6 @@ func handle(t *testing.T, p *Pipeline, req *message.Request) Reply {
 	return p.Handle(ctx, req)
 }
 
-
 // The reply comes while Kafka holds the produce request (before any
 // acknowledgement); the record is in Kafka once it is released.
 func TestAsyncRepliesBeforeTheAcknowledgement(t *testing.T) {

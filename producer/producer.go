@@ -108,12 +108,7 @@ func (p *Producer) Close() error {
 	if p.async != nil {
 		// Every exit path flushes: what cannot be delivered in time is
 		// counted and said, never dropped silently.
-		buffered, _ := p.async.Buffered()
-		if lost := p.async.Close(); lost > 0 {
-			p.log.Error("async: records not delivered", "lost", lost, "buffered_at_close", buffered, "delivered", p.async.Delivered())
-		} else if buffered > 0 {
-			p.log.Info("async: buffer flushed at close", "records", buffered)
-		}
+		p.flushAsync(p.log, "close")
 	}
 	err := p.writer.Close()
 	if m, ok := p.mechanism.(*oauthBearer); ok {
@@ -121,4 +116,15 @@ func (p *Producer) Close() error {
 	}
 	p.transport.CloseIdleConnections()
 	return err
+}
+
+// flushAsync flushes the async buffer (within its flush timeout) and says
+// what it could not deliver; when is "close" or "exit".
+func (p *Producer) flushAsync(log *slog.Logger, when string) {
+	buffered, _ := p.async.Buffered()
+	if lost := p.async.Close(); lost > 0 {
+		log.Error("async: records not delivered", "lost", lost, "buffered_at_"+when, buffered, "delivered", p.async.Delivered())
+	} else if buffered > 0 {
+		log.Info("async: buffer flushed at "+when, "records", buffered)
+	}
 }

@@ -1,7 +1,9 @@
 package producer
 
 import (
+	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 
 	"github.com/kafka-upstream/envoy-kafka-upstream/config"
@@ -86,18 +88,23 @@ func FlushAll(log *slog.Logger) {
 	shared.Unlock()
 	var wg sync.WaitGroup
 	for _, p := range buffers {
-		wg.Go(func() {
-			buffered, _ := p.async.Buffered()
-			if lost := p.async.Close(); lost > 0 {
-				log.Error("async: records not delivered at exit", "lost", lost, "buffered_at_exit", buffered, "delivered", p.async.Delivered())
-			} else if buffered > 0 {
-				log.Info("async: buffer flushed at exit", "records", buffered)
-			}
-		})
+		wg.Go(func() { p.flushAsync(log, "exit") })
 	}
 	wg.Wait()
 	// Configs destroyed just before (Envoy's shutdown) may still be
 	// flushing in their own goroutines: the process must not exit under
 	// them.
 	shared.closing.Wait()
+}
+
+// FlushAtExit is FlushAll for an exit handler (the in-process adapters'
+// atexit hooks): what is lost goes to stderr, since the host's logger may
+// be gone, and nothing may unwind into exit().
+func FlushAtExit() {
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(os.Stderr, "kafka-upstream: panic while flushing at exit: %v\n", r)
+		}
+	}()
+	FlushAll(slog.New(slog.NewTextHandler(os.Stderr, nil)).With("component", "kafka-upstream"))
 }
