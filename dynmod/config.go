@@ -56,7 +56,7 @@ func newFilterConfig(name string, raw []byte) (*filterConfig, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &filterConfig{proto: cfg, pipeline: ingest.New(settings, logger)}, nil
+	return &filterConfig{proto: cfg, pipeline: ingest.New(settings, logger, nil)}, nil
 }
 
 // destroy runs on Envoy's main thread when the listener's config goes.
@@ -129,7 +129,7 @@ func newRouteConfig(name string, raw []byte) (*routeConfig, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &routeConfig{proto: cfg, own: ingest.New(settings, logger)}, nil
+	return &routeConfig{proto: cfg, own: ingest.New(settings, logger, nil)}, nil
 }
 
 func (rc *routeConfig) destroy() {

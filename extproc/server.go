@@ -71,7 +71,7 @@ func New(s *config.ServerSettings, log *slog.Logger) *Server {
 	built := map[string]*ingest.Pipeline{}
 	for name, settings := range all {
 		if _, inherits := s.ProducerOf[name]; !inherits {
-			built[name] = ingest.New(settings, log)
+			built[name] = ingest.New(settings, log, nil)
 		}
 	}
 	for name, root := range s.ProducerOf {

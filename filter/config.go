@@ -84,7 +84,7 @@ func (p *Parser) Parse(any *anypb.Any, callbacks api.ConfigCallbackHandler) (int
 	if err != nil {
 		return nil, err
 	}
-	return &filterConfig{proto: cfg, pipeline: ingest.New(settings, p.logger()), owner: true}, nil
+	return &filterConfig{proto: cfg, pipeline: ingest.New(settings, p.logger(), nil), owner: true}, nil
 }
 
 func (p *Parser) logger() *slog.Logger {

@@ -157,7 +157,7 @@ func TestAsyncCloseFlushes(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, log := logtest.New()
-	p := New(s, log)
+	p := New(s, log, nil)
 	arrived, release := kfaketest.HoldProduce(t, c)
 	for range 20 {
 		if r := handle(t, p, request("text/plain", "x")); r.Status != 202 {

@@ -61,7 +61,7 @@ func benchPipeline(b *testing.B) *Pipeline {
 	if s.Producer.RequiredAcks != -1 {
 		b.Fatalf("required acks = %d, want -1 (all)", s.Producer.RequiredAcks)
 	}
-	p := New(s, slog.New(slog.DiscardHandler))
+	p := New(s, slog.New(slog.DiscardHandler), nil)
 	b.Cleanup(func() { p.Close() })
 	return p
 }

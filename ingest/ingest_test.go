@@ -39,7 +39,7 @@ func newPipeline(t *testing.T, brokers []string, cfg *config.Config) (*Pipeline,
 		t.Fatalf("Resolve: %v", err)
 	}
 	logs, log := logtest.New()
-	p := New(s, log)
+	p := New(s, log, nil)
 	t.Cleanup(func() { p.Close() })
 	return p, logs
 }

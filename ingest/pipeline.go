@@ -9,11 +9,13 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/kafka-upstream/envoy-kafka-upstream/config"
 	"github.com/kafka-upstream/envoy-kafka-upstream/encoder"
 	"github.com/kafka-upstream/envoy-kafka-upstream/internal/lograte"
 	"github.com/kafka-upstream/envoy-kafka-upstream/message"
+	"github.com/kafka-upstream/envoy-kafka-upstream/metrics"
 	"github.com/kafka-upstream/envoy-kafka-upstream/producer"
 	"github.com/kafka-upstream/envoy-kafka-upstream/route"
 )
@@ -27,15 +29,17 @@ type Pipeline struct {
 	producer *producer.Producer
 	// owner: the pipeline built the producer and closes it. Derived
 	// pipelines borrow it.
-	owner bool
-	log   *slog.Logger
-	limit *lograte.Limiter
+	owner   bool
+	log     *slog.Logger
+	limit   *lograte.Limiter
+	metrics *metrics.Set // the adapter's, shared by its pipelines; may be nil
 }
 
 // New builds the pipeline for a validated configuration, with a Kafka
-// producer of its own.
-func New(s *config.Settings, log *slog.Logger) *Pipeline {
-	p := derive(s, nil, log)
+// producer of its own (shared with every config that needs the same one).
+// It counts into m, which may be nil.
+func New(s *config.Settings, log *slog.Logger, m *metrics.Set) *Pipeline {
+	p := derive(s, nil, log, m)
 	for _, w := range s.Warnings {
 		log.Warn(w)
 	}
@@ -50,18 +54,19 @@ func New(s *config.Settings, log *slog.Logger) *Pipeline {
 // own routing and encoding, p's producer, so no second connection to the
 // cluster. Closing it leaves the producer open.
 func (p *Pipeline) Derive(s *config.Settings) *Pipeline {
-	d := derive(s, p.producer, p.log)
+	d := derive(s, p.producer, p.log, p.metrics)
 	d.limit = p.limit // one cluster, one condition: one line for all its routes
 	return d
 }
 
-func derive(s *config.Settings, prod *producer.Producer, log *slog.Logger) *Pipeline {
+func derive(s *config.Settings, prod *producer.Producer, log *slog.Logger, m *metrics.Set) *Pipeline {
 	return &Pipeline{
 		settings: s,
 		router:   route.New(s.Routing),
 		encoder:  encoder.New(s.Message, s.Headers),
 		producer: prod,
 		log:      log,
+		metrics:  m,
 	}
 }
 
@@ -72,7 +77,15 @@ func (p *Pipeline) Settings() *config.Settings { return p.settings }
 // It blocks until the brokers answer or produce_timeout runs out, so
 // adapters call it off Envoy's worker thread. ctx is cancelled when the
 // client goes away.
-func (p *Pipeline) Handle(ctx context.Context, req *message.Request) Reply {
+func (p *Pipeline) Handle(ctx context.Context, req *message.Request) (r Reply) {
+	p.metrics.Start()
+	// A panic leaves r empty: it counts as internal_error, which is what
+	// the adapter that recovers it answers.
+	defer func() { p.metrics.Done(r.Details) }()
+	return p.handle(ctx, req)
+}
+
+func (p *Pipeline) handle(ctx context.Context, req *message.Request) Reply {
 	targets, err := p.router.Route(req)
 	if err != nil {
 		return p.refused(err)
@@ -94,13 +107,31 @@ func (p *Pipeline) Handle(ctx context.Context, req *message.Request) Reply {
 		records[i] = message.Record{Topic: topic, Key: key, Partition: targets.Partition, Headers: headers, Value: enc.Value}
 	}
 
+	// Every record of a request has the same key and value.
+	size := len(key) + len(enc.Value)
 	if async, preferred := p.asyncRequested(req); async {
-		return p.accept(ctx, req, records, preferred)
+		return p.accept(ctx, req, records, size, preferred)
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.settings.Producer.ProduceTimeout)
 	defer cancel()
-	return p.published(p.producer.Publish(ctx, records))
+	start := time.Now()
+	results := p.producer.Publish(ctx, records)
+	p.metrics.Produce(time.Since(start), producer.FirstError(results) == nil)
+	p.countSent(results, size)
+	return p.published(results)
 }
+
+// countSent counts the acknowledged records among results.
+func (p *Pipeline) countSent(results []message.Result, size int) {
+	for _, r := range results {
+		if r.Err == nil {
+			p.metrics.Sent(r.Topic, size)
+		}
+	}
+}
+
+// Metrics is the Set the pipeline counts into (nil when none).
+func (p *Pipeline) Metrics() *metrics.Set { return p.metrics }
 
 // withRequestID adds the request_id_header record header: the client's
 // Idempotency-Key (a retry of the same request carries the same one), else

@@ -21,8 +21,8 @@ func TestReloadKeepsTheProducer(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, log := logtest.New()
-	old := New(s, log)
-	reloaded := New(s, log)
+	old := New(s, log, nil)
+	reloaded := New(s, log, nil)
 	if old.producer != reloaded.producer {
 		t.Fatal("the reload built a second producer")
 	}

@@ -108,3 +108,22 @@ func FlushAtExit() {
 	}()
 	FlushAll(slog.New(slog.NewTextHandler(os.Stderr, nil)).With("component", "kafka-upstream"))
 }
+
+// AsyncBuffered is the records and bytes held by the async buffers of
+// every shared producer: the process's async buffer gauges.
+func AsyncBuffered() (records, bytes int64) {
+	shared.Lock()
+	var buffers []*AsyncBuffer
+	for _, p := range shared.byIdentity {
+		if p.async != nil {
+			buffers = append(buffers, p.async)
+		}
+	}
+	shared.Unlock()
+	for _, b := range buffers {
+		r, n := b.Buffered()
+		records += int64(r)
+		bytes += n
+	}
+	return records, bytes
+}
