@@ -1,8 +1,9 @@
 package dynmod
 
-// The cgo binding to Envoy 1.40.0's dynamic-module ABI (v0.2.0), the only
-// Go file of the package that uses cgo; envoy_abi.h declares what it uses,
-// pin.c keeps the library loaded (a Go runtime cannot be unloaded).
+// The cgo binding to Envoy 1.40.0's dynamic-module ABI (v0.2.0), with
+// abi_stats.go the only Go files of the package that use cgo; envoy_abi.h
+// declares what they use, pin.c keeps the library loaded (a Go runtime
+// cannot be unloaded).
 //
 // Hooks are thin: they turn C values into Go ones, recover panics and call
 // the adapter (filter.go, config.go). The envoy* functions wrap the
@@ -55,10 +56,10 @@ func kafkaUpstreamAtExit() { atExit() }
 // ------------------------------------------------------------- configs ---
 
 //export envoy_dynamic_module_on_http_filter_config_new
-func envoy_dynamic_module_on_http_filter_config_new(_ C.envoy_dynamic_module_type_http_filter_config_envoy_ptr,
+func envoy_dynamic_module_on_http_filter_config_new(e C.envoy_dynamic_module_type_http_filter_config_envoy_ptr,
 	name, cfg C.envoy_dynamic_module_type_envoy_buffer) (h C.envoy_dynamic_module_type_http_filter_config_module_ptr) {
 	defer recoverConfig("http_filter_config_new")
-	fc, err := newFilterConfig(goString(name), goBytes(cfg))
+	fc, err := newFilterConfig(unsafe.Pointer(e), goString(name), goBytes(cfg))
 	if err != nil {
 		// Envoy only says the module refused the config: say why first.
 		logger.Error("filter_config rejected", "error", err.Error())

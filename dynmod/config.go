@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"unsafe"
 
 	"github.com/kafka-upstream/envoy-kafka-upstream/config"
 	"github.com/kafka-upstream/envoy-kafka-upstream/ingest"
@@ -42,9 +43,14 @@ type filterConfig struct {
 	// inherits is laid over.
 	proto    *config.Config
 	pipeline *ingest.Pipeline
+	// stats are the config's handles on Envoy's stats (stats.go); nil
+	// without (the tests' configs made without an Envoy pointer).
+	stats *configStats
 }
 
-func newFilterConfig(name string, raw []byte) (*filterConfig, error) {
+// newFilterConfig loads a filter config; envoyConfig is Envoy's pointer
+// to it, through which the config defines its stats.
+func newFilterConfig(envoyConfig unsafe.Pointer, name string, raw []byte) (*filterConfig, error) {
 	if name != Name {
 		return nil, fmt.Errorf("filter_name: %q is not a filter of this module; the module has one filter, %q", name, Name)
 	}
@@ -56,13 +62,18 @@ func newFilterConfig(name string, raw []byte) (*filterConfig, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &filterConfig{proto: cfg, pipeline: ingest.New(settings, logger, nil)}, nil
+	fc := &filterConfig{proto: cfg, pipeline: ingest.New(settings, logger, processMetrics)}
+	if envoyConfig != nil {
+		fc.stats = newConfigStats(envoyConfig)
+	}
+	return fc, nil
 }
 
 // destroy runs on Envoy's main thread when the listener's config goes.
 // Closing waits for records already handed to Kafka, so it runs in the
 // background: the main thread must not stall on a slow broker.
 func (c *filterConfig) destroy() {
+	c.stats.close()
 	closeInBackground(c.pipeline)
 }
 
@@ -129,7 +140,7 @@ func newRouteConfig(name string, raw []byte) (*routeConfig, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &routeConfig{proto: cfg, own: ingest.New(settings, logger, nil)}, nil
+	return &routeConfig{proto: cfg, own: ingest.New(settings, logger, processMetrics)}, nil
 }
 
 func (rc *routeConfig) destroy() {

@@ -89,6 +89,11 @@ typedef uintptr_t envoy_dynamic_module_type_http_filter_per_route_config_module_
 typedef void* envoy_dynamic_module_type_http_filter_envoy_ptr;
 typedef uintptr_t envoy_dynamic_module_type_http_filter_module_ptr;                  // upstream: const void*
 typedef void* envoy_dynamic_module_type_http_filter_scheduler_module_ptr;
+typedef void* envoy_dynamic_module_type_http_filter_config_scheduler_module_ptr;
+
+typedef enum envoy_dynamic_module_type_metrics_result {
+  envoy_dynamic_module_type_metrics_result_Success = 0,
+} envoy_dynamic_module_type_metrics_result;
 
 typedef enum envoy_dynamic_module_type_http_body_type {
   envoy_dynamic_module_type_http_body_type_ReceivedRequestBody = 0,
@@ -180,6 +185,12 @@ void envoy_dynamic_module_on_http_filter_scheduled(envoy_dynamic_module_type_htt
                                                    envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr,
                                                    uint64_t event_id);
 
+// Optional in Envoy 1.40.0: on the main thread, after a config scheduler
+// commit (the module's stats flush).
+void envoy_dynamic_module_on_http_filter_config_scheduled(
+    envoy_dynamic_module_type_http_filter_config_envoy_ptr filter_config_envoy_ptr,
+    envoy_dynamic_module_type_http_filter_config_module_ptr filter_config_ptr, uint64_t event_id);
+
 // Required by Envoy 1.40.0, never called: the module starts no callouts
 // and is not a terminal filter.
 void envoy_dynamic_module_on_http_filter_http_callout_done(
@@ -264,3 +275,48 @@ void envoy_dynamic_module_callback_http_filter_scheduler_delete(
 
 envoy_dynamic_module_type_http_filter_per_route_config_module_ptr
 envoy_dynamic_module_callback_get_most_specific_route_config(envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr);
+
+// Stats: defined in config_new (later definitions are refused as Frozen),
+// changed through the config (the _config_ variants need no stream) on
+// the main thread. Label values must match the label names in number.
+
+envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callback_http_filter_config_define_counter(
+    envoy_dynamic_module_type_http_filter_config_envoy_ptr filter_config_envoy_ptr,
+    envoy_dynamic_module_type_module_buffer name, envoy_dynamic_module_type_module_buffer* label_names,
+    size_t label_names_length, size_t* counter_id_ptr);
+
+envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callback_http_filter_config_define_gauge(
+    envoy_dynamic_module_type_http_filter_config_envoy_ptr filter_config_envoy_ptr,
+    envoy_dynamic_module_type_module_buffer name, envoy_dynamic_module_type_module_buffer* label_names,
+    size_t label_names_length, size_t* gauge_id_ptr);
+
+envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callback_http_filter_config_increment_counter(
+    envoy_dynamic_module_type_http_filter_config_envoy_ptr filter_config_envoy_ptr, size_t id,
+    envoy_dynamic_module_type_module_buffer* label_values, size_t label_values_length, uint64_t value);
+
+envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callback_http_filter_config_set_gauge(
+    envoy_dynamic_module_type_http_filter_config_envoy_ptr filter_config_envoy_ptr, size_t id,
+    envoy_dynamic_module_type_module_buffer* label_values, size_t label_values_length, uint64_t value);
+
+// The config scheduler: commit from any thread, and Envoy calls
+// on_http_filter_config_scheduled on the main thread.
+
+envoy_dynamic_module_type_http_filter_config_scheduler_module_ptr
+envoy_dynamic_module_callback_http_filter_config_scheduler_new(
+    envoy_dynamic_module_type_http_filter_config_envoy_ptr filter_config_envoy_ptr);
+
+void envoy_dynamic_module_callback_http_filter_config_scheduler_commit(
+    envoy_dynamic_module_type_http_filter_config_scheduler_module_ptr scheduler_module_ptr, uint64_t event_id);
+
+void envoy_dynamic_module_callback_http_filter_config_scheduler_delete(
+    envoy_dynamic_module_type_http_filter_config_scheduler_module_ptr scheduler_module_ptr);
+
+// Dynamic metadata of the stream (for access logs), on the worker thread.
+
+void envoy_dynamic_module_callback_http_set_dynamic_metadata_string(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr, envoy_dynamic_module_type_module_buffer ns,
+    envoy_dynamic_module_type_module_buffer key, envoy_dynamic_module_type_module_buffer value);
+
+void envoy_dynamic_module_callback_http_set_dynamic_metadata_number(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr, envoy_dynamic_module_type_module_buffer ns,
+    envoy_dynamic_module_type_module_buffer key, double value);

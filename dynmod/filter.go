@@ -4,8 +4,8 @@
 // shared ingest pipeline on a goroutine, and answered with a local reply
 // that Envoy sends from the worker thread the request belongs to.
 //
-// abi.go is the cgo binding to Envoy's C ABI (declared in envoy_abi.h);
-// the rest is plain Go. The registration-only main is envoy/dynmod; the
+// abi.go and abi_stats.go are the cgo binding to Envoy's C ABI (declared
+// in envoy_abi.h); the rest is plain Go. The registration-only main is envoy/dynmod; the
 // tests drive the hooks through a fake Envoy, package envoyfake.
 package dynmod
 
@@ -68,6 +68,7 @@ func (f *filter) onRequestHeaders(e unsafe.Pointer, endOfStream bool) {
 		f.pipeline = t.pipeline
 	}
 	if refusal != nil {
+		processMetrics.Refused(refusal.Details)
 		f.respond(e, *refusal)
 		return
 	}
@@ -214,6 +215,9 @@ func (f *filter) respond(e unsafe.Pointer, r ingest.Reply) {
 	if r.Details == ingest.MisconfiguredDetails {
 		logger.Error("misconfigured", "reply", string(r.Body))
 	}
+	if p := r.Placed; p != nil {
+		setPlacement(e, p)
+	}
 	envoySendResponse(e, r)
 }
 
@@ -255,6 +259,7 @@ func recoverStream(hook string, e unsafe.Pointer, h uintptr) {
 	}
 	logger.Error("panic in a hook", "hook", hook, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 	if f := lookupFilter(h); f != nil && e != nil {
+		processMetrics.Refused("kafka_upstream_internal_error")
 		f.respond(e, ingest.InternalError())
 	}
 }

@@ -30,8 +30,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 header="$root/dynmod/envoy_abi.h"
 
 # HTTP-filter hooks Envoy 1.40.0 resolves but treats as optional, which the
-# module leaves out: a config scheduler and its callouts (the module starts
-# none), and the local-reply notification.
+# module leaves out: a config's callouts (the module starts none) and the
+# local-reply notification. (It has the config scheduler's hook: stats.)
 optional_hooks=(
   envoy_dynamic_module_on_http_filter_config_http_callout_done
   envoy_dynamic_module_on_http_filter_config_http_stream_complete
@@ -39,7 +39,6 @@ optional_hooks=(
   envoy_dynamic_module_on_http_filter_config_http_stream_headers
   envoy_dynamic_module_on_http_filter_config_http_stream_reset
   envoy_dynamic_module_on_http_filter_config_http_stream_trailers
-  envoy_dynamic_module_on_http_filter_config_scheduled
   envoy_dynamic_module_on_http_filter_local_reply
 )
 

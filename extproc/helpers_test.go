@@ -26,6 +26,7 @@ import (
 
 	"github.com/kafka-upstream/envoy-kafka-upstream/config"
 	"github.com/kafka-upstream/envoy-kafka-upstream/extproc"
+	"github.com/kafka-upstream/envoy-kafka-upstream/internal/extproctest"
 	"github.com/kafka-upstream/envoy-kafka-upstream/internal/logtest"
 )
 
@@ -113,7 +114,7 @@ func start(t *testing.T, cfg map[string]any) *env {
 		t.Fatalf("ServerFromYAML(%s): %v", data, err)
 	}
 	logs, log := logtest.New()
-	server := extproc.New(settings, log)
+	server := extproc.New(settings, log, nil)
 	t.Cleanup(func() {
 		if err := server.Close(context.Background()); err != nil {
 			t.Errorf("Close: %v", err)
@@ -231,6 +232,7 @@ func immediate(code int, body, details string) *extprocv3.ProcessingResponse {
 			Body:    []byte(body),
 			Details: details,
 		}},
+		DynamicMetadata: extproctest.Metadata(body),
 	}
 }
 

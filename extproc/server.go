@@ -24,10 +24,12 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/kafka-upstream/envoy-kafka-upstream/config"
 	"github.com/kafka-upstream/envoy-kafka-upstream/ingest"
 	"github.com/kafka-upstream/envoy-kafka-upstream/message"
+	"github.com/kafka-upstream/envoy-kafka-upstream/metrics"
 )
 
 // Server implements envoy.service.ext_proc.v3.ExternalProcessor.
@@ -36,6 +38,10 @@ type Server struct {
 
 	fallback *ingest.Pipeline // nil when the file has no default config
 	named    map[string]*ingest.Pipeline
+	// owners are the pipelines with a producer of their own: one per
+	// cluster the file names (health checks).
+	owners   []*ingest.Pipeline
+	metrics  *metrics.Set
 	log      *slog.Logger
 	inFlight atomic.Int64 // Process calls running
 }
@@ -58,9 +64,10 @@ func (s *Server) WaitIdle(ctx context.Context) error {
 
 // New builds one pipeline per config in s: one Kafka writer per config
 // with its own bootstrap_servers, shared by the configs that inherit from
-// it through `base`.
-func New(s *config.ServerSettings, log *slog.Logger) *Server {
-	srv := &Server{named: make(map[string]*ingest.Pipeline, len(s.Named)), log: log}
+// it through `base`. The pipelines count into m (NewMetrics), which may be
+// nil.
+func New(s *config.ServerSettings, log *slog.Logger, m *metrics.Set) *Server {
+	srv := &Server{named: make(map[string]*ingest.Pipeline, len(s.Named)), log: log, metrics: m}
 	all := map[string]*config.Settings{}
 	for name, settings := range s.Named {
 		all[name] = settings
@@ -71,7 +78,8 @@ func New(s *config.ServerSettings, log *slog.Logger) *Server {
 	built := map[string]*ingest.Pipeline{}
 	for name, settings := range all {
 		if _, inherits := s.ProducerOf[name]; !inherits {
-			built[name] = ingest.New(settings, log, nil)
+			built[name] = ingest.New(settings, log, m)
+			srv.owners = append(srv.owners, built[name])
 		}
 	}
 	for name, root := range s.ProducerOf {
@@ -145,7 +153,7 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error
 				// would send it on to the route unpublished.
 				noBody = true
 			default:
-				return s.reply(stream, misconfigured(fmt.Sprintf("ext_proc request_body_mode must be BUFFERED, not %s", mode)))
+				return s.refuse(stream, misconfigured(fmt.Sprintf("ext_proc request_body_mode must be BUFFERED, not %s", mode)))
 			}
 		}
 
@@ -153,14 +161,14 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error
 		case *extprocv3.ProcessingRequest_RequestHeaders:
 			headers = convertHeaders(r.RequestHeaders.GetHeaders())
 			if refusal := ingest.CheckHeaders(headers); refusal != nil {
-				return s.reply(stream, *refusal)
+				return s.refuse(stream, *refusal)
 			}
 			if selectErr != nil {
-				return s.reply(stream, misconfigured(selectErr.Error()))
+				return s.refuse(stream, misconfigured(selectErr.Error()))
 			}
 			if !r.RequestHeaders.GetEndOfStream() {
 				if noBody {
-					return s.reply(stream, misconfigured("ext_proc request_body_mode must be BUFFERED, not NONE: the request has a body"))
+					return s.refuse(stream, misconfigured("ext_proc request_body_mode must be BUFFERED, not NONE: the request has a body"))
 				}
 				// Ask for the body; Envoy buffers it whole (413 past its limit).
 				if err := stream.Send(continueHeaders); err != nil {
@@ -215,6 +223,12 @@ var continueHeaders = &extprocv3.ProcessingResponse{
 // can do nothing about it.
 func misconfigured(why string) ingest.Reply { return ingest.Misconfigured(why) }
 
+// refuse sends a reply made without the pipeline (which counts its own).
+func (s *Server) refuse(stream extprocv3.ExternalProcessor_ProcessServer, r ingest.Reply) error {
+	s.metrics.Refused(r.Details)
+	return s.reply(stream, r)
+}
+
 func (s *Server) reply(stream extprocv3.ExternalProcessor_ProcessServer, r ingest.Reply) error {
 	if r.Details == ingest.MisconfiguredDetails {
 		s.log.Error("misconfigured", "reply", string(r.Body))
@@ -232,7 +246,30 @@ func (s *Server) reply(stream extprocv3.ExternalProcessor_ProcessServer, r inges
 			Body:    r.Body,
 			Details: r.Details,
 		}},
+		DynamicMetadata: placementMetadata(r.Placed),
 	})
+}
+
+// placementMetadata is where the records went as dynamic metadata, in
+// namespace kafka_upstream (Envoy keeps it only if the filter's
+// metadata_options.receiving_namespaces.untyped lists it); nil for none.
+func placementMetadata(p *ingest.Placement) *structpb.Struct {
+	if p == nil {
+		return nil
+	}
+	fields := map[string]*structpb.Value{
+		"topic":   structpb.NewStringValue(p.Topic),
+		"records": structpb.NewNumberValue(float64(p.Records)),
+	}
+	if p.Partition >= 0 {
+		fields["partition"] = structpb.NewNumberValue(float64(p.Partition))
+	}
+	if p.Offset >= 0 {
+		fields["offset"] = structpb.NewNumberValue(float64(p.Offset))
+	}
+	return &structpb.Struct{Fields: map[string]*structpb.Value{
+		ingest.MetadataNamespace: structpb.NewStructValue(&structpb.Struct{Fields: fields}),
+	}}
 }
 
 // messageKind names the request's oneof field as Envoy's docs do

@@ -130,6 +130,10 @@ func (p *Pipeline) countSent(results []message.Result, size int) {
 	}
 }
 
+// Ping asks the pipeline's cluster whether a broker answers (health
+// checks); see producer.Ping.
+func (p *Pipeline) Ping(ctx context.Context) error { return p.producer.Ping(ctx) }
+
 // Metrics is the Set the pipeline counts into (nil when none).
 func (p *Pipeline) Metrics() *metrics.Set { return p.metrics }
 

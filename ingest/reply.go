@@ -23,6 +23,40 @@ type Reply struct {
 	Details string
 	// Headers are sent besides content-type (e.g. allow on a 405).
 	Headers map[string]string
+	// Placed is where the request's records went, for the adapters to
+	// put in Envoy's dynamic metadata (access logs); nil when no record
+	// was acknowledged or accepted.
+	Placed *Placement
+}
+
+// MetadataNamespace is the Envoy dynamic metadata namespace the adapters
+// write Placement to: %DYNAMIC_METADATA(kafka_upstream:topic)% and so on.
+const MetadataNamespace = "kafka_upstream"
+
+// Placement is where the first acknowledged (or accepted) record of a
+// request went, and how many records were.
+type Placement struct {
+	Topic string
+	// Partition and Offset are -1 when unknown (async mode; acks=0 has
+	// no offset).
+	Partition int
+	Offset    int64
+	Records   int
+}
+
+// placed is the Placement of results' acknowledged records, or nil.
+func placed(results []message.Result) *Placement {
+	var p *Placement
+	for _, r := range results {
+		if r.Err != nil {
+			continue
+		}
+		if p == nil {
+			p = &Placement{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}
+		}
+		p.Records++
+	}
+	return p
 }
 
 // ContentType of every Reply body.
@@ -57,21 +91,25 @@ func (p *Pipeline) published(results []message.Result) Reply {
 		}
 	}
 	if failed == nil {
-		return jsonReply(http.StatusOK, "kafka_upstream_sent", struct {
+		r := jsonReply(http.StatusOK, "kafka_upstream_sent", struct {
 			Message string       `json:"message"`
 			Records []recordJSON `json:"records"`
 		}{"message sent", p.recordsJSON(results, "")})
+		r.Placed = placed(results)
+		return r
 	}
 	o := p.failure(failed, failedTopic)
 	if acked == 0 {
 		return o.reply()
 	}
 	p.log.Warn("fan-out partly published", "acknowledged", acked, "records", len(results), "error", failed)
-	return jsonReply(o.status, o.details+"_partly", struct {
+	r := jsonReply(o.status, o.details+"_partly", struct {
 		Message string       `json:"message"`
 		Error   string       `json:"error"`
 		Records []recordJSON `json:"records"`
 	}{statusText(o.status), o.text, p.recordsJSON(results, o.text)})
+	r.Placed = placed(results)
+	return r
 }
 
 func (p *Pipeline) recordsJSON(results []message.Result, failureText string) []recordJSON {

@@ -36,8 +36,8 @@ const (
 
 // Counters and Gauges list them all, for exporters that define stats ahead.
 var (
-	Counters = []Counter{Requests, RecordsSent, BytesSent, RecordsLost}
-	Gauges   = []Gauge{RequestsInFlight, AsyncBufferRecords, AsyncBufferBytes}
+	Counters = [...]Counter{Requests, RecordsSent, BytesSent, RecordsLost}
+	Gauges   = [...]Gauge{RequestsInFlight, AsyncBufferRecords, AsyncBufferBytes}
 )
 
 func (c Counter) String() string {

@@ -3,6 +3,7 @@ package producer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -40,7 +41,7 @@ func (p *Producer) topicExists(ctx context.Context, topic string) (exists, ok bo
 	}
 	p.confirmed.mu.Unlock()
 
-	d := &kafka.Dialer{ClientID: p.transport.ClientID, TLS: p.transport.TLS, SASLMechanism: p.transport.SASL, Timeout: p.transport.DialTimeout}
+	d := p.dialer()
 	for _, broker := range p.brokers {
 		conn, err := d.DialContext(ctx, "tcp", broker)
 		if err != nil {
@@ -65,4 +66,35 @@ func (p *Producer) topicExists(ctx context.Context, topic string) (exists, ok bo
 		return exists, true
 	}
 	return false, false
+}
+
+// Ping reports whether a broker of the cluster answers a metadata
+// request, over a connection of its own with the producer's TLS and SASL
+// (health checks: the writer's pooled connections say nothing until a
+// request needs them). The first broker that answers is enough.
+func (p *Producer) Ping(ctx context.Context) error {
+	d := p.dialer()
+	var errs []error
+	for _, broker := range p.brokers {
+		conn, err := d.DialContext(ctx, "tcp", broker)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if deadline, ok := ctx.Deadline(); ok {
+			_ = conn.SetDeadline(deadline)
+		}
+		_, err = conn.Brokers()
+		conn.Close()
+		if err == nil {
+			return nil
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", broker, err))
+	}
+	return errors.Join(errs...)
+}
+
+// dialer connects to one broker as the writer's transport does.
+func (p *Producer) dialer() *kafka.Dialer {
+	return &kafka.Dialer{ClientID: p.transport.ClientID, TLS: p.transport.TLS, SASLMechanism: p.transport.SASL, Timeout: p.transport.DialTimeout}
 }

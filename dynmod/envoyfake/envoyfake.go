@@ -136,7 +136,7 @@ func freeBuffer(b C.envoy_dynamic_module_type_envoy_buffer) {
 
 // ConfigNew loads a filter-level config, as Envoy does for a
 // DynamicModuleFilter: filter_name and filter_config's bytes. 0 means the
-// module refused it.
+// module refused it. The config defines its stats (stats.go) on the way.
 func ConfigNew(name string, config []byte) uintptr {
 	n, c := cBuffer([]byte(name)), cBuffer(config)
 	defer freeBuffer(n)
@@ -183,6 +183,7 @@ type Stream struct {
 	created    int // schedulers
 	deleted    int
 	commits    chan uint64
+	metadata   map[string]any // dynamic metadata, "ns.key"
 }
 
 // NewStream creates the module's filter for a new stream of config h.

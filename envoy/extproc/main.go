@@ -1,12 +1,16 @@
 // Command extproc serves kafka-upstream to stock Envoy and Envoy Gateway as
 // an external processing (ext_proc) gRPC server.
 //
-//	extproc -config kafka-upstream.yaml [-addr 127.0.0.1:50051]
+//	extproc -config kafka-upstream.yaml [-addr 127.0.0.1:50051] [-metrics-addr 127.0.0.1:9090]
 //
 // It serves grpc.health.v1.Health (service "" and
-// "envoy.service.ext_proc.v3.ExternalProcessor"). On SIGTERM or SIGINT it
-// reports NOT_SERVING, finishes in-flight requests (at most -grace), then
-// flushes and closes its Kafka producers.
+// "envoy.service.ext_proc.v3.ExternalProcessor") and, with -metrics-addr,
+// Prometheus metrics on /metrics and readiness on /ready. Its Kafka
+// clusters are checked every -kafka-check-interval; with
+// -ready-requires-kafka, health and readiness say NOT_SERVING while one
+// cannot be reached. On SIGTERM or SIGINT it reports NOT_SERVING, finishes
+// in-flight requests (at most -grace), then flushes and closes its Kafka
+// producers.
 package main
 
 import (
@@ -38,7 +42,11 @@ func main() {
 		maxMsg     = flag.Int("max-recv-msg-size", 64<<20, "largest gRPC message accepted, in bytes; keep it above Envoy's buffer limit (1 MiB by default)")
 		logLevel   = flag.String("log-level", "info", "debug, info, warn or error")
 		debugAddr  = flag.String("debug-addr", "", "serve Go's runtime profiles (net/http/pprof, /debug/pprof/) on this address, e.g. 127.0.0.1:6060; off by default")
+		opts       options
 	)
+	flag.StringVar(&opts.metricsAddr, "metrics-addr", "", "serve Prometheus metrics (/metrics) and readiness (/ready) over HTTP on this address, e.g. 127.0.0.1:9090 (:9090 in a pod); off by default")
+	flag.DurationVar(&opts.checkEvery, "kafka-check-interval", 10*time.Second, "how often to check that each Kafka cluster answers (a metadata request); 0 turns the checks off")
+	flag.BoolVar(&opts.readyRequiresKafka, "ready-requires-kafka", false, "report NOT_SERVING (gRPC health, /ready) while a Kafka cluster cannot be reached; see the README on why this is off by default")
 	flag.Parse()
 
 	var level slog.Level
@@ -55,13 +63,24 @@ func main() {
 		}
 		log.Info("serving runtime profiles", "addr", a.String())
 	}
-	if err := run(log, *configPath, *addr, *grace, *maxMsg); err != nil {
+	if opts.readyRequiresKafka && opts.checkEvery <= 0 {
+		fmt.Fprintln(os.Stderr, "extproc: -ready-requires-kafka needs the Kafka checks: set -kafka-check-interval above 0")
+		os.Exit(2)
+	}
+	if err := run(log, *configPath, *addr, *grace, *maxMsg, opts); err != nil {
 		log.Error("extproc: " + err.Error())
 		os.Exit(1)
 	}
 }
 
-func run(log *slog.Logger, configPath, addr string, grace time.Duration, maxMsg int) error {
+// options are the flags about what the server tells of itself.
+type options struct {
+	metricsAddr        string
+	checkEvery         time.Duration
+	readyRequiresKafka bool
+}
+
+func run(log *slog.Logger, configPath, addr string, grace time.Duration, maxMsg int, opts options) error {
 	if configPath == "" {
 		return fmt.Errorf("-config is required")
 	}
@@ -78,15 +97,36 @@ func run(log *slog.Logger, configPath, addr string, grace time.Duration, maxMsg 
 	if err != nil {
 		return err
 	}
-	processor := extproc.New(settings, log)
+	var kafkaHealth *extproc.Health
+	// kafkaHealth is set before the HTTP server starts, so before any
+	// scrape reads it.
+	set, registry := extproc.NewMetrics(func() []extproc.ClusterState {
+		if kafkaHealth == nil {
+			return nil
+		}
+		return kafkaHealth.Clusters()
+	})
+	processor := extproc.New(settings, log, set)
 	srv := grpc.NewServer(grpc.MaxRecvMsgSize(maxMsg))
 	extprocv3.RegisterExternalProcessorServer(srv, processor)
 	healthSrv := health.NewServer()
 	healthpb.RegisterHealthServer(srv, healthSrv)
-	healthSrv.SetServingStatus(extprocv3.ExternalProcessor_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	ready := newReadiness(healthSrv, opts.readyRequiresKafka, log)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	if opts.checkEvery > 0 {
+		kafkaHealth = extproc.NewHealth(processor, opts.checkEvery, ready.kafka)
+		ready.health = kafkaHealth
+		go kafkaHealth.Run(ctx)
+	}
+	if opts.metricsAddr != "" {
+		stopHTTP, err := serveHTTP(opts.metricsAddr, registry, ready, log)
+		if err != nil {
+			return fmt.Errorf("-metrics-addr: %w", err)
+		}
+		defer stopHTTP()
+	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(lis) }()
 	log.Info("serving ext_proc", "addr", lis.Addr().String(), "config", configPath,
@@ -105,7 +145,7 @@ func run(log *slog.Logger, configPath, addr string, grace time.Duration, maxMsg 
 	// them too).
 	deadline := time.Now().Add(grace)
 	log.Info("shutting down: finishing in-flight requests", "grace", grace)
-	healthSrv.Shutdown() // NOT_SERVING for health-checking clients
+	ready.shutdown() // NOT_SERVING for health-checking clients and /ready
 	stopped := make(chan struct{})
 	go func() { srv.GracefulStop(); close(stopped) }() // no new connections or streams
 	drainCtx, cancel := context.WithDeadline(context.Background(), deadline)

@@ -29,6 +29,7 @@ import (
 	"google.golang.org/protobuf/encoding/prototext"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/kafka-upstream/envoy-kafka-upstream/internal/extproctest"
 	"github.com/kafka-upstream/envoy-kafka-upstream/internal/kfaketest"
 )
 
@@ -259,6 +260,7 @@ func sentResponse(body string) *extprocv3.ProcessingResponse {
 			Body:    []byte(body),
 			Details: "kafka_upstream_sent",
 		}},
+		DynamicMetadata: extproctest.Metadata(body),
 	}
 }
 
