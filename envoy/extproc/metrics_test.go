@@ -137,12 +137,12 @@ func TestMetricsCountKnownTraffic(t *testing.T) {
 		}
 	}
 	exact := map[string]float64{
-		`kafka_upstream_records_sent_total{topic="events"}`:                    3,
-		`kafka_upstream_records_lost_total{topic="events"}`:                    0,
-		`kafka_upstream_requests_in_flight`:                                    0,
-		`kafka_upstream_async_buffer_records`:                                  0,
-		`kafka_upstream_produce_duration_seconds_count{result="ok"}`:           3,
-		`kafka_upstream_record_size_bytes_count`:                               3,
+		`kafka_upstream_records_sent_total{topic="events"}`:                     3,
+		`kafka_upstream_records_lost_total{topic="events"}`:                     0,
+		`kafka_upstream_requests_in_flight`:                                     0,
+		`kafka_upstream_async_buffer_records`:                                   0,
+		`kafka_upstream_produce_duration_seconds_count{result="ok"}`:            3,
+		`kafka_upstream_record_size_bytes_count`:                                3,
 		fmt.Sprintf(`kafka_upstream_cluster_reachable{cluster=%q}`, brokers(c)): 1,
 	}
 	for series, want := range exact {
