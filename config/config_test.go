@@ -28,7 +28,7 @@ func defaults() Settings {
 		},
 		Routing: Routing{Topic: "events"},
 		Message: Message{Format: FormatKong, Forward: Forward{Body: true}},
-		Headers: Headers{Include: map[string]bool{}, Exclude: map[string]bool{}, Rename: map[string]string{}, Repeated: RepeatedConcatenate},
+		Headers: Headers{Include: map[string]bool{}, Exclude: map[string]bool{}, Rename: map[string]string{}, Repeated: RepeatedConcatenate, TraceContext: true},
 	}
 }
 

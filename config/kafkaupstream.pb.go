@@ -134,9 +134,19 @@ type Config struct {
 	// a bounded in-memory buffer, before Kafka acknowledges them (see the
 	// README's delivery section for what that promises). Unset: synchronous.
 	// A producer field: configs that inherit cannot set it.
-	Async         *Async `protobuf:"bytes,30,opt,name=async,proto3" json:"async,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Async *Async `protobuf:"bytes,30,opt,name=async,proto3" json:"async,omitempty"`
+	// W3C trace context into record headers: the request's `traceparent`
+	// (only when valid per W3C Trace Context level 1, sent once), its
+	// `tracestate` (only with such a traceparent) and `baggage` (W3C Baggage)
+	// become record headers of the same keys, as OpenTelemetry's messaging
+	// conventions carry them, so that a consumer continues the trace. Repeated
+	// tracestate and baggage headers are joined with ",". Independent of the
+	// `headers` section; a record header of the same key that section forwards
+	// is replaced. Not a producer field: a config that inherits may set it.
+	// Default true.
+	PropagateTraceContext *bool `protobuf:"varint,31,opt,name=propagate_trace_context,json=propagateTraceContext,proto3,oneof" json:"propagate_trace_context,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *Config) Reset() {
@@ -377,6 +387,13 @@ func (x *Config) GetAsync() *Async {
 		return x.Async
 	}
 	return nil
+}
+
+func (x *Config) GetPropagateTraceContext() bool {
+	if x != nil && x.PropagateTraceContext != nil {
+		return *x.PropagateTraceContext
+	}
+	return false
 }
 
 type Async struct {
@@ -1130,7 +1147,7 @@ var File_kafkaupstream_proto protoreflect.FileDescriptor
 
 const file_kafkaupstream_proto_rawDesc = "" +
 	"\n" +
-	"\x13kafkaupstream.proto\x12\x10kafkaupstream.v1\x1a\x1egoogle/protobuf/duration.proto\"\xb0\f\n" +
+	"\x13kafkaupstream.proto\x12\x10kafkaupstream.v1\x1a\x1egoogle/protobuf/duration.proto\"\x89\r\n" +
 	"\x06Config\x12+\n" +
 	"\x11bootstrap_servers\x18\x01 \x03(\tR\x10bootstrapServers\x12\x14\n" +
 	"\x05topic\x18\x02 \x01(\tR\x05topic\x12*\n" +
@@ -1165,7 +1182,8 @@ const file_kafkaupstream_proto_rawDesc = "" +
 	"\x11compression_level\x18\x1c \x01(\x05H\n" +
 	"R\x10compressionLevel\x88\x01\x01\x12/\n" +
 	"\x11request_id_header\x18\x1d \x01(\tH\vR\x0frequestIdHeader\x88\x01\x01\x12-\n" +
-	"\x05async\x18\x1e \x01(\v2\x17.kafkaupstream.v1.AsyncR\x05asyncB\x11\n" +
+	"\x05async\x18\x1e \x01(\v2\x17.kafkaupstream.v1.AsyncR\x05async\x12;\n" +
+	"\x17propagate_trace_context\x18\x1f \x01(\bH\fR\x15propagateTraceContext\x88\x01\x01B\x11\n" +
 	"\x0f_forward_methodB\x0e\n" +
 	"\f_forward_uriB\x12\n" +
 	"\x10_forward_headersB\x0f\n" +
@@ -1177,7 +1195,8 @@ const file_kafkaupstream_proto_rawDesc = "" +
 	"\x14_partition_query_argB\x13\n" +
 	"\x11_partition_headerB\x14\n" +
 	"\x12_compression_levelB\x14\n" +
-	"\x12_request_id_header\"\x84\x03\n" +
+	"\x12_request_id_headerB\x1a\n" +
+	"\x18_propagate_trace_context\"\x84\x03\n" +
 	"\x05Async\x12\x18\n" +
 	"\aenabled\x18\x01 \x01(\bR\aenabled\x12,\n" +
 	"\x12allow_prefer_async\x18\x02 \x01(\bR\x10allowPreferAsync\x12%\n" +

@@ -42,7 +42,7 @@ func resolveOnly(cfg *Config, prefix string) (*Settings, error) {
 	s.Routing = resolveRouting(cfg, p)
 	s.Message = resolveMessage(cfg, p)
 	s.Producer = resolveProducer(cfg, p)
-	s.Headers = resolveHeaders(cfg.GetHeaders(), p)
+	s.Headers = resolveHeaders(cfg, p)
 	s.Headers.RequestID = strings.TrimSpace(cfg.GetRequestIdHeader())
 	if cfg.RequestIdHeader != nil && cfg.GetRequestIdHeader() != "" && s.Headers.RequestID == "" {
 		p.add("request_id_header", "must be a record header key, not blank; \"\" turns it off")

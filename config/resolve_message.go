@@ -45,7 +45,11 @@ func resolveMessage(cfg *Config, p *problems) Message {
 	return m
 }
 
-func resolveHeaders(h *RecordHeaders, p *problems) Headers {
+// resolveHeaders resolves the record headers: the headers section and
+// propagate_trace_context (a top-level field, since it does not depend on
+// the section: unset is on, with or without forwarding).
+func resolveHeaders(cfg *Config, p *problems) Headers {
+	h := cfg.GetHeaders()
 	out := Headers{
 		Enabled:      h.GetForwardHttpHeadersAsRecordHeaders(),
 		AllByDefault: h.GetForwardAllByDefault(),
@@ -53,6 +57,7 @@ func resolveHeaders(h *RecordHeaders, p *problems) Headers {
 		Exclude:      headerSet(h.GetExcludeHeaders(), "headers.exclude_headers", p),
 		Rename:       map[string]string{},
 		Repeated:     oneOf(h.GetRepeatedHeadersBehavior(), "headers.repeated_headers_behavior", p, RepeatedConcatenate, RepeatedTakeFirst, RepeatedRetain),
+		TraceContext: cfg.PropagateTraceContext == nil || cfg.GetPropagateTraceContext(),
 	}
 	for _, from := range sortedKeys(h.GetNameMappings()) {
 		to := h.GetNameMappings()[from]

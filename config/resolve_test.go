@@ -68,6 +68,8 @@ func TestSettingsOfAFullKongConfig(t *testing.T) {
 			Exclude:  map[string]bool{},
 			Rename:   map[string]string{"x-tenant": "Tenant", "x-request-id": "request_id"},
 			Repeated: RepeatedTakeFirst,
+			// propagate_trace_context unset: on.
+			TraceContext: true,
 		},
 		Replies: Replies{ReturnErrorMessage: true},
 	})
@@ -94,10 +96,11 @@ func TestSettingsOfAFullCloudEventsConfig(t *testing.T) {
 		CloudEvents: CloudEventOptions{Structured: true, Source: "/gateway", Type: "com.example.request", IDFromRequestID: true}}
 	want.Headers = Headers{
 		Enabled: true, AllByDefault: true,
-		Include:  map[string]bool{},
-		Exclude:  map[string]bool{"authorization": true, "cookie": true},
-		Rename:   map[string]string{},
-		Repeated: RepeatedRetain,
+		Include:      map[string]bool{},
+		Exclude:      map[string]bool{"authorization": true, "cookie": true},
+		Rename:       map[string]string{},
+		Repeated:     RepeatedRetain,
+		TraceContext: true,
 	}
 	checkSettings(t, got, want)
 }

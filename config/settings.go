@@ -131,6 +131,10 @@ type Headers struct {
 	// RequestID is the key of the record header carrying the request's
 	// Idempotency-Key or x-request-id (request_id_header); "" for none.
 	RequestID string
+	// TraceContext carries the W3C trace context (traceparent, tracestate,
+	// baggage) into record headers (propagate_trace_context), whether or
+	// not Enabled. Default true.
+	TraceContext bool
 }
 
 // Repeated-header policies, as written in the config.

@@ -23,7 +23,8 @@ import (
 // with every forward_* flag (the `make run` default route) and with the
 // default flags (forward_body only), raw, and CloudEvents written as a
 // binary-mode and as a structured-mode record. No record headers are
-// forwarded (config.Headers{}), the default.
+// forwarded and the trace context is propagated (benchHeaders), the
+// defaults; the bench request has no trace header.
 var benchFormats = []struct {
 	name string
 	msg  config.Message
@@ -34,6 +35,10 @@ var benchFormats = []struct {
 	{"cloudevents-binary", config.Message{Format: config.FormatCloudEvents}},
 	{"cloudevents-structured", config.Message{Format: config.FormatCloudEvents, CloudEvents: config.CloudEventOptions{Structured: true}}},
 }
+
+// benchHeaders is the default headers config: nothing forwarded,
+// propagate_trace_context on.
+var benchHeaders = config.Headers{TraceContext: true}
 
 var benchSizes = []struct {
 	name string
@@ -133,7 +138,7 @@ func benchRequest(contentType string, body []byte, cloudEvent bool) *message.Req
 func BenchmarkEncode(b *testing.B) {
 	for _, f := range benchFormats {
 		b.Run(f.name, func(b *testing.B) {
-			e := New(f.msg, config.Headers{})
+			e := New(f.msg, benchHeaders)
 			for _, body := range benchBodies {
 				b.Run(body.name, func(b *testing.B) {
 					for _, size := range benchSizes {
@@ -166,7 +171,7 @@ func BenchmarkEncodeStructuredInput(b *testing.B) {
 		`"time":"2026-12-01T10:00:00Z","datacontenttype":"application/json","data":` + string(data) + `}`)
 	for _, f := range benchFormats[3:] {
 		b.Run(f.name, func(b *testing.B) {
-			e := New(f.msg, config.Headers{})
+			e := New(f.msg, benchHeaders)
 			r := benchRequest("application/cloudevents+json", body, false)
 			if _, err := e.Encode(r); err != nil {
 				b.Fatalf("Encode: %v", err)
@@ -179,5 +184,40 @@ func BenchmarkEncodeStructuredInput(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkTraceContext is the cost of propagate_trace_context on the
+// request path (issue 11), raw format (the cheapest, so the difference
+// shows) with the bench request's ten headers: "none" carries no trace
+// header (the common case: no allocation may be added), "w3c" a
+// traceparent, a tracestate and a baggage header.
+func BenchmarkTraceContext(b *testing.B) {
+	trace := []message.Header{
+		{Name: "traceparent", Value: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
+		{Name: "tracestate", Value: "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7"},
+		{Name: "baggage", Value: "userId=alice,serverNode=DF%2028"},
+	}
+	for _, on := range []bool{false, true} {
+		for _, req := range []struct {
+			name  string
+			extra []message.Header
+		}{{"none", nil}, {"w3c", trace}} {
+			name := "off/" + req.name
+			if on {
+				name = "on/" + req.name
+			}
+			b.Run(name, func(b *testing.B) {
+				e := New(config.Message{Format: config.FormatRaw}, config.Headers{TraceContext: on})
+				r := benchRequest("application/octet-stream", benchBinary(1<<10), false)
+				r.Headers = append(r.Headers, req.extra...)
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := e.Encode(r); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
 	}
 }

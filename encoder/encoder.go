@@ -10,7 +10,7 @@
 //     CloudEvents Kafka record.
 //
 // and with the request headers the config forwards as record headers
-// (headers.go). Where the record goes (topics, key, partition) is package
+// (headers.go) and the request's W3C trace context (tracecontext.go). Where the record goes (topics, key, partition) is package
 // route's job; the encoder knows nothing of Envoy or Kafka clients.
 package encoder
 
@@ -45,8 +45,20 @@ type Encoded struct {
 // Encode returns the record value and headers for r. Its errors are
 // *BodyError (the body does not parse as its content type claims) and
 // *EventError (the request is no valid CloudEvent); nothing is published
-// for such a request.
+// for such a request. Whatever the format, the headers end with the
+// request's W3C trace context unless propagate_trace_context is off
+// (withTraceContext).
 func (e *Encoder) Encode(r *message.Request) (Encoded, error) {
+	enc, err := e.encode(r)
+	if err != nil {
+		return Encoded{}, err
+	}
+	enc.Headers = e.withTraceContext(enc.Headers, r.Headers)
+	return enc, nil
+}
+
+// encode is Encode by format, without the trace context.
+func (e *Encoder) encode(r *message.Request) (Encoded, error) {
 	switch e.format {
 	case config.FormatRaw:
 		return e.raw(r)
