@@ -33,6 +33,8 @@ type filterConfig struct {
 	// parent changes, while the parsed configs live on: a merged view must
 	// not close the pipeline it borrows.
 	owner bool
+	// stats are a filter-level config's handles on its Envoy stats.
+	stats *configStats
 
 	// merged caches, per parent, what Merge built for an inheriting
 	// config, so that the work is done once per route and parent.
@@ -47,6 +49,7 @@ func (c *filterConfig) Destroy() {
 	if !c.owner || c.pipeline == nil {
 		return
 	}
+	c.stats.close()
 	go func() {
 		if err := c.pipeline.Close(); err != nil {
 			Logger().Warn("closing the kafka producer", "error", err)
@@ -84,7 +87,11 @@ func (p *Parser) Parse(any *anypb.Any, callbacks api.ConfigCallbackHandler) (int
 	if err != nil {
 		return nil, err
 	}
-	return &filterConfig{proto: cfg, pipeline: ingest.New(settings, p.logger(), nil), owner: true}, nil
+	fc := &filterConfig{proto: cfg, pipeline: ingest.New(settings, p.logger(), processMetrics), owner: true}
+	if callbacks != nil { // stats can be defined in a filter-level Parse only
+		fc.stats = newConfigStats(callbacks, settings)
+	}
+	return fc, nil
 }
 
 func (p *Parser) logger() *slog.Logger {

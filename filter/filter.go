@@ -57,6 +57,7 @@ func (f *streamFilter) DecodeHeaders(h api.RequestHeaderMap, endStream bool) api
 		refusal = f.config.misconfigured()
 	}
 	if refusal != nil {
+		processMetrics.Refused(refusal.Details)
 		f.callbacks.DecoderFilterCallbacks().SendLocalReply(refusal.Status, string(refusal.Body), replyHeaders(*refusal), -1, refusal.Details)
 		return api.LocalReply
 	}
@@ -114,6 +115,9 @@ func (f *streamFilter) publish(body []byte) api.StatusType {
 		if ctx.Err() != nil {
 			// The stream is gone; any callback would panic.
 			return
+		}
+		if reply.Placed != nil {
+			setPlacement(f.callbacks.StreamInfo().DynamicMetadata(), reply.Placed)
 		}
 		callbacks.SendLocalReply(reply.Status, string(reply.Body), replyHeaders(reply), -1, reply.Details)
 	}()

@@ -54,7 +54,7 @@ func TestSecuredExtProc(t *testing.T) {
 	c.mu.Lock()
 	c.recs = append(c.recs, rec)
 	c.mu.Unlock()
-	server := extproc.New(settings, log)
+	server := extproc.New(settings, log, nil)
 
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -23,6 +23,7 @@ package filtertest
 
 import (
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,6 +32,7 @@ import (
 	"time"
 
 	"github.com/envoyproxy/envoy/contrib/golang/common/go/api"
+	"google.golang.org/protobuf/types/known/structpb"
 )
 
 // Panic values of the SDK (pkg/http/type.go), raised when a callback's C++
@@ -423,6 +425,8 @@ type StreamInfo struct {
 	RemoteAddress string
 	LocalAddress  string
 	Worker        uint32
+	// Metadata is the stream's dynamic metadata (DynamicMetadata).
+	Metadata Metadata
 }
 
 var _ api.StreamInfo = (*StreamInfo)(nil)
@@ -440,9 +444,37 @@ func (s *StreamInfo) ResponseCode() (uint32, bool) {
 func (s *StreamInfo) ResponseCodeDetails() (string, bool) {
 	panic(notImplemented("StreamInfo.ResponseCodeDetails"))
 }
-func (s *StreamInfo) AttemptCount() uint32 { panic(notImplemented("StreamInfo.AttemptCount")) }
-func (s *StreamInfo) DynamicMetadata() api.DynamicMetadata {
-	panic(notImplemented("StreamInfo.DynamicMetadata"))
+func (s *StreamInfo) AttemptCount() uint32                 { panic(notImplemented("StreamInfo.AttemptCount")) }
+func (s *StreamInfo) DynamicMetadata() api.DynamicMetadata { return &s.Metadata }
+
+// Metadata is an api.DynamicMetadata in memory. Set converts values as
+// the SDK does (structpb.NewValue, panicking on a type it cannot hold).
+type Metadata struct {
+	mu sync.Mutex
+	ns map[string]map[string]any
+}
+
+// Get returns namespace filterName's values (as Set was given them).
+func (m *Metadata) Get(filterName string) map[string]any {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return maps.Clone(m.ns[filterName])
+}
+
+// Set sets filterName.key.
+func (m *Metadata) Set(filterName, key string, value any) {
+	if _, err := structpb.NewValue(value); err != nil {
+		panic(err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.ns == nil {
+		m.ns = map[string]map[string]any{}
+	}
+	if m.ns[filterName] == nil {
+		m.ns[filterName] = map[string]any{}
+	}
+	m.ns[filterName][key] = value
 }
 func (s *StreamInfo) UpstreamLocalAddress() (string, bool) {
 	panic(notImplemented("StreamInfo.UpstreamLocalAddress"))

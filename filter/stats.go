@@ -1,0 +1,148 @@
+package filter
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/envoyproxy/envoy/contrib/golang/common/go/api"
+
+	"github.com/kafka-upstream/envoy-kafka-upstream/config"
+	"github.com/kafka-upstream/envoy-kafka-upstream/ingest"
+	"github.com/kafka-upstream/envoy-kafka-upstream/metrics"
+	"github.com/kafka-upstream/envoy-kafka-upstream/producer"
+)
+
+// Envoy stats. Every pipeline of the plugin counts into processMetrics
+// (one Go runtime per Envoy process). The SDK defines stats only in a
+// filter-level Parse, with no labels and no prefix added: the names carry
+// what would be labels, kafka_upstream.requests.outcome.sent and
+// kafka_upstream.records_sent.topic.orders, as the dynamic module's show in
+// /stats; a stats_tags rule (README) turns them into Prometheus labels.
+// Per-topic stats exist for the topics the filter-level config names
+// (topic, allowed_topics); records to any other topic count under the
+// topic otherTopic.
+//
+// The counts are flushed once a second (metrics.FlushEvery) through the
+// newest live filter-level config's handles: a stat of one name is one
+// stat in Envoy, and the SDK lets any goroutine change one.
+
+var processMetrics = metrics.New(nil)
+
+// otherTopic stands for the topics without stats of their own.
+const otherTopic = "_other"
+
+// configStats are one filter-level config's handles on its stats.
+type configStats struct {
+	counters map[string]api.CounterMetric // by full name
+	gauges   [len(metrics.Gauges)]api.GaugeMetric
+}
+
+var exporter struct {
+	sync.Mutex
+	live    []*configStats // the newest last
+	ticking bool
+}
+
+func statName(c metrics.Counter, label string) string {
+	return metrics.Prefix + "." + c.String() + "." + c.Label() + "." + label
+}
+
+// newConfigStats defines the config's stats (filter-level Parse only)
+// and makes it the flush target.
+func newConfigStats(cb api.ConfigCallbackHandler, s *config.Settings) *configStats {
+	cs := &configStats{counters: map[string]api.CounterMetric{}}
+	for _, o := range metrics.Outcomes() {
+		name := statName(metrics.Requests, o.String())
+		cs.counters[name] = cb.DefineCounterMetric(name)
+	}
+	topics := []string{s.Routing.Topic, otherTopic}
+	for t := range s.Routing.AllowedTopics {
+		topics = append(topics, t)
+	}
+	for _, t := range topics {
+		for _, c := range []metrics.Counter{metrics.RecordsSent, metrics.BytesSent, metrics.RecordsLost} {
+			name := statName(c, t)
+			cs.counters[name] = cb.DefineCounterMetric(name)
+		}
+	}
+	for _, g := range metrics.Gauges {
+		cs.gauges[g] = cb.DefineGaugeMetric(metrics.Prefix + "." + g.String())
+	}
+	exporter.Lock()
+	defer exporter.Unlock()
+	exporter.live = append(exporter.live, cs)
+	if !exporter.ticking {
+		exporter.ticking = true
+		go tick()
+	}
+	return cs
+}
+
+// close stops flushing through the config (Destroy).
+func (cs *configStats) close() {
+	if cs == nil {
+		return
+	}
+	exporter.Lock()
+	defer exporter.Unlock()
+	exporter.live = slices.DeleteFunc(exporter.live, func(c *configStats) bool { return c == cs })
+}
+
+// tick flushes every FlushEvery until no config is left.
+func tick() {
+	t := time.NewTicker(metrics.FlushEvery)
+	defer t.Stop()
+	for range t.C {
+		if !flush() {
+			return
+		}
+	}
+}
+
+// flush exports the counts through the newest live config and reports
+// whether there was one (when not, the ticker stops).
+func flush() bool {
+	exporter.Lock()
+	defer exporter.Unlock() // Destroy waits: no stat of a deleted config is touched
+	n := len(exporter.live)
+	if n == 0 {
+		exporter.ticking = false
+		return false
+	}
+	defer func() {
+		// The SDK panics on a stat whose config Envoy deleted meanwhile.
+		if r := recover(); r != nil {
+			Logger().Debug("stats flush failed", "panic", fmt.Sprint(r))
+		}
+	}()
+	records, bytes := producer.AsyncBuffered()
+	processMetrics.Flush(exporter.live[n-1], metrics.Buffered{Records: uint64(records), Bytes: uint64(bytes)})
+	return true
+}
+
+func (cs *configStats) AddCounter(c metrics.Counter, label string, delta uint64) {
+	m, ok := cs.counters[statName(c, label)]
+	if !ok {
+		m = cs.counters[statName(c, otherTopic)]
+	}
+	m.Increment(int64(delta))
+}
+
+func (cs *configStats) SetGauge(g metrics.Gauge, v uint64) { cs.gauges[g].Record(v) }
+
+// setPlacement writes where the records went to the stream's dynamic
+// metadata (namespace kafka_upstream), for access logs. Only while the
+// stream is Running, before the reply.
+func setPlacement(md api.DynamicMetadata, p *ingest.Placement) {
+	ns := ingest.MetadataNamespace
+	md.Set(ns, "topic", p.Topic)
+	if p.Partition >= 0 {
+		md.Set(ns, "partition", p.Partition)
+	}
+	if p.Offset >= 0 {
+		md.Set(ns, "offset", p.Offset)
+	}
+	md.Set(ns, "records", p.Records)
+}
