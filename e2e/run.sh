@@ -29,7 +29,7 @@ logs="$(mktemp -d /tmp/kafka-upstream-run.XXXXXX)"
 adapter="${ADAPTER:-dynmod}"
 case "$adapter" in
   dynmod) need=build/libkafka_upstream.so ports=(9092 9093 10000 9901) ;;
-  extproc) need=build/extproc ports=(9092 9093 50051 10000 9901) ;;
+  extproc) need=build/extproc ports=(9092 9093 50051 9090 10000 9901) ;;
   *) echo "run.sh: ADAPTER must be dynmod or extproc, not $adapter" >&2; exit 2 ;;
 esac
 [[ -e $need ]] || { echo "run.sh: $need is missing: run \`make run\`, which builds it" >&2; exit 1; }
@@ -72,7 +72,7 @@ done
 # In sessions of their own, so that Ctrl-C reaches this script only, which
 # stops them in order; a child that exits by itself is then a real failure.
 if [[ $adapter == extproc ]]; then
-  setsid build/extproc -config e2e/extproc.yaml -addr 127.0.0.1:50051 >"$logs/extproc.log" 2>&1 &
+  setsid build/extproc -config e2e/extproc.yaml -addr 127.0.0.1:50051 -metrics-addr 127.0.0.1:9090 >"$logs/extproc.log" 2>&1 &
   pids+=($!)
   setsid "$envoy" -c e2e/envoy-extproc.yaml --disable-hot-restart --log-level warn >"$logs/envoy.log" 2>&1 &
   pids+=($!)
@@ -132,12 +132,21 @@ cloudevents; 3 partitions each). Try, in another terminal:
   The first N records (here 1) as PARTITION<TAB>OFFSET<TAB>KEY<TAB>VALUE lines:
     e2e/kafka.sh consume-partitions events 1
 
+  Trace context: a W3C traceparent (and tracestate, baggage) becomes a record header:
+    curl -i http://127.0.0.1:10000/orders -d '{"id": 42}' \
+      -H 'traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
+
+  The access log (Envoy's stdout, in the log below) ends each line with
+  where the record went: kafka=TOPIC/PARTITION/OFFSET.
+
 MSG
 if [[ $adapter == extproc ]]; then
   echo "  Adapter: the ext_proc server (127.0.0.1:50051) beside Envoy."
+  echo "  Metrics: curl -s http://127.0.0.1:9090/metrics | grep ^kafka_upstream; readiness: curl -i http://127.0.0.1:9090/ready"
   echo "  Logs: $logs/envoy.log (access log), $logs/extproc.log"
 else
   echo "  Adapter: the dynamic module, in Envoy's process (make run ADAPTER=extproc for ext_proc)."
+  echo "  Stats: curl -s 'http://127.0.0.1:9901/stats?filter=kafka_upstream'  (Prometheus: /stats/prometheus)"
   echo "  Logs: $logs/envoy.log (access log and the module's log)"
 fi
 echo "  Ctrl-C stops everything."

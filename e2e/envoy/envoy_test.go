@@ -489,6 +489,7 @@ func TestKafkaDown(t *testing.T) {
 		t.Logf("%s: %s", what, time.Since(phase).Round(time.Millisecond))
 		phase = time.Now()
 	}
+	statsBefore, logStart := settledStats(t), adapterLogSize()
 	if out, err := exec.Command(kafkaSh, "stop").CombinedOutput(); err != nil {
 		t.Fatalf("kafka.sh stop: %v\n%s", err, out)
 	}
@@ -524,6 +525,15 @@ func TestKafkaDown(t *testing.T) {
 		t.Errorf("envoy stopped serving: %v", err)
 	}
 	took("the requests with Kafka down")
+	statsChange(t, statsBefore, map[string]float64{
+		"kafka_upstream.requests.outcome.produce_failed": 4,
+		"kafka_upstream.records_sent.topic." + topic:     0,
+	})
+	if stack.adapter == extproc {
+		expectReachable(t, false)
+	}
+	outageLogs(t, logStart)
+	took("a 10 s outage, its logs counted")
 
 	// Async mode's health gating trips: the first request is buffered
 	// (202), its delivery fails within a second (connections refused),
@@ -561,6 +571,9 @@ func TestKafkaDown(t *testing.T) {
 		t.Fatalf("publishing did not recover within 60s of Kafka's restart: %v", err)
 	}
 	took("the topics, and publishing again")
+	if stack.adapter == extproc {
+		expectReachable(t, true)
+	}
 	// And clears: a probe is delivered, then requests are buffered again.
 	if err := waitFor(30*time.Second, func() error {
 		for range 2 {

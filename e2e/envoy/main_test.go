@@ -63,6 +63,9 @@ var stack struct {
 	stalled *blackhole
 	// httpPort, adminPort are Envoy's, for configs written by tests.
 	httpPort, adminPort int
+	// metrics is the ext_proc server's /metrics and /ready base URL
+	// (extproc only).
+	metrics string
 }
 
 const (
@@ -190,8 +193,12 @@ func startExtproc() (func(), error) {
 	if err := writeEnvoyConfig(envoyConfig, stack.httpPort, stack.adminPort, grpcPort); err != nil {
 		return nil, err
 	}
+	metricsPort := freePort()
+	stack.metrics = fmt.Sprintf("http://127.0.0.1:%d", metricsPort)
 	server, err := start(filepath.Join(stack.dir, "extproc.log"), nil, extprocBin,
-		"-config", serverConfig, "-addr", fmt.Sprintf("127.0.0.1:%d", grpcPort))
+		"-config", serverConfig, "-addr", fmt.Sprintf("127.0.0.1:%d", grpcPort),
+		"-metrics-addr", fmt.Sprintf("127.0.0.1:%d", metricsPort),
+		"-kafka-check-interval", "500ms")
 	if err != nil {
 		return nil, err
 	}
