@@ -45,7 +45,7 @@ func New(s *config.Settings, log *slog.Logger, m *metrics.Set) *Pipeline {
 	}
 	p.producer = producer.Acquire(s.Cluster, s.Producer, log)
 	p.owner = true
-	p.limit = lograte.New(failureLogEvery)
+	p.limit = failureLimiter(log, failureLogEvery)
 	return p
 }
 

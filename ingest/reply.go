@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/kafka-upstream/envoy-kafka-upstream/internal/lograte"
 	"github.com/kafka-upstream/envoy-kafka-upstream/message"
 	"github.com/kafka-upstream/envoy-kafka-upstream/producer"
 )
@@ -190,8 +191,20 @@ func (p *Pipeline) failure(err *producer.Error, topic string) outcome {
 // down or a password is wrong, every request fails alike.
 const failureLogEvery = 10 * time.Second
 
+// failureLimiter lets one line per failure cause through every every;
+// at the end of a window in which more came, one summary line says how
+// many (a summary per window while the cause lasts).
+func failureLimiter(log *slog.Logger, every time.Duration) *lograte.Limiter {
+	l := lograte.New(every)
+	l.Summary = func(msg string, held int) {
+		log.Warn(msg, "similar_failures", held, "within", every.String())
+	}
+	return l
+}
+
 // logFailure writes a failure's line, at most one per cause (msg) every
-// failureLogEvery, with the count held back since the last one.
+// failureLogEvery; the others are counted in the limiter's summary (or,
+// with a limiter without one, on the next line).
 func (p *Pipeline) logFailure(level slog.Level, msg string, args ...any) {
 	ok, held := p.limit.Allow(msg)
 	if !ok {

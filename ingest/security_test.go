@@ -367,3 +367,33 @@ func TestFailureLogsRateLimited(t *testing.T) {
 		}
 	})
 }
+
+// While a cause lasts, its lines are one, then a summary per window with
+// the count; a failure is never logged twice, nor left uncounted.
+func TestFailureLogSummaries(t *testing.T) {
+	p, logs := newPipeline(t, []string{"127.0.0.1:1"}, nil)
+	p.limit = failureLimiter(p.log, 200*time.Millisecond)
+	down := &producer.Error{Reason: producer.Unavailable, Err: errors.New("dial tcp: connection refused")}
+	for range 5 {
+		p.failure(down, topic)
+	}
+	deadline := time.Now().Add(wait)
+	for len(logs.Lines()) < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	want := []string{
+		"ERROR publishing to kafka failed topic=events error=dial tcp: connection refused",
+		"WARN publishing to kafka failed similar_failures=4 within=200ms",
+	}
+	if l := logs.Lines(); fmt.Sprint(l) != fmt.Sprint(want) {
+		t.Fatalf("log\n got %q\nwant %q", l, want)
+	}
+	// Once the cause is gone for a window, no more summaries, and the
+	// next failure is a line of its own.
+	time.Sleep(450 * time.Millisecond)
+	p.failure(down, topic)
+	want = append(want, want[0])
+	if l := logs.Lines(); fmt.Sprint(l) != fmt.Sprint(want) {
+		t.Errorf("log after the window\n got %q\nwant %q", l, want)
+	}
+}

@@ -15,18 +15,16 @@ import (
 const kafkaLogEvery = 10 * time.Second
 
 // kafkaLogger writes kafka-go's error lines as warnings, at most one per
-// kafkaLogEvery, with the count of those held back.
+// kafkaLogEvery, and at the end of a window in which more came, one line
+// with their count.
 func kafkaLogger(log *slog.Logger) kafka.Logger {
 	limit := lograte.New(kafkaLogEvery)
+	limit.Summary = func(_ string, held int) {
+		log.Warn("kafka: more lines like the last", "similar_lines", held, "within", kafkaLogEvery.String())
+	}
 	return kafka.LoggerFunc(func(msg string, args ...any) {
-		ok, held := limit.Allow("kafka-go")
-		if !ok {
-			return
+		if ok, _ := limit.Allow("kafka-go"); ok {
+			log.Warn("kafka: " + fmt.Sprintf(msg, args...))
 		}
-		if held > 0 {
-			log.Warn("kafka: "+fmt.Sprintf(msg, args...), "similar_lines_held_back", held)
-			return
-		}
-		log.Warn("kafka: " + fmt.Sprintf(msg, args...))
 	})
 }

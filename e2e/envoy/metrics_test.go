@@ -289,17 +289,19 @@ func outageLogs(t *testing.T, logStart int64) {
 	logged := logFrom(logStart)
 	failures, warnings := 0, 0
 	held := false
+	var failureLines []string
 	for line := range strings.SplitSeq(logged, "\n") {
 		if strings.Contains(line, "publishing to kafka failed") {
 			failures++
-			held = held || strings.Contains(line, "similar_failures_held_back=")
+			failureLines = append(failureLines, line)
+			held = held || strings.Contains(line, "similar_failures=")
 		}
 		if strings.Contains(line, "level=WARN") || strings.Contains(line, "level=ERROR") ||
 			strings.Contains(line, "[warning]") || strings.Contains(line, "[error]") {
 			warnings++
 		}
 	}
-	t.Logf("%d failed requests in 10 s: %d failure lines, %d warnings and errors in all", requests+4, failures, warnings)
+	t.Logf("%d failed requests in 10 s: %d failure lines, %d warnings and errors in all:\n%s", requests+4, failures, warnings, strings.Join(failureLines, "\n"))
 	if requests < 20 {
 		t.Fatalf("only %d requests in 10 s: the failures were not fast", requests)
 	}
