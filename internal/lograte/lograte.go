@@ -23,7 +23,7 @@ type Limiter struct {
 
 	mu    sync.Mutex
 	state map[string]*window
-	now   func() time.Time // for tests
+	now   func() time.Time            // for tests
 	after func(time.Duration, func()) // time.AfterFunc, for tests
 }
 
