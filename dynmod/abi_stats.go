@@ -8,12 +8,49 @@ package dynmod
 /*
 #include <stdlib.h>
 #include "envoy_abi.h"
+
+// One crossing for a reply's dynamic metadata instead of four: names are C
+// constants; the topic is the caller's (Envoy copies it before returning).
+static void kafka_upstream_set_placement(envoy_dynamic_module_type_http_filter_envoy_ptr f,
+    const char* topic, size_t topic_len, int64_t partition, int64_t offset, int64_t records) {
+  envoy_dynamic_module_type_module_buffer ns = {"kafka_upstream", 14};
+  envoy_dynamic_module_type_module_buffer key = {"topic", 5};
+  envoy_dynamic_module_type_module_buffer value = {topic, topic_len};
+  envoy_dynamic_module_callback_http_set_dynamic_metadata_string(f, ns, key, value);
+  if (partition >= 0) {
+    key = (envoy_dynamic_module_type_module_buffer){"partition", 9};
+    envoy_dynamic_module_callback_http_set_dynamic_metadata_number(f, ns, key, (double)partition);
+  }
+  if (offset >= 0) {
+    key = (envoy_dynamic_module_type_module_buffer){"offset", 6};
+    envoy_dynamic_module_callback_http_set_dynamic_metadata_number(f, ns, key, (double)offset);
+  }
+  key = (envoy_dynamic_module_type_module_buffer){"records", 7};
+  envoy_dynamic_module_callback_http_set_dynamic_metadata_number(f, ns, key, (double)records);
+}
 */
 import "C"
 
 import (
 	"unsafe"
+
+	"github.com/kafka-upstream/envoy-kafka-upstream/ingest"
 )
+
+// kafka_upstream_set_placement spells ingest.MetadataNamespace, 14 bytes:
+// this fails to compile if the two part.
+const _ = uint(len(ingest.MetadataNamespace)-14) + uint(14-len(ingest.MetadataNamespace))
+
+// envoySetPlacement writes where a reply's records went to the stream's
+// dynamic metadata (namespace kafka_upstream: topic, partition and offset
+// when known, records), for access logs; on the worker thread, before the
+// reply. The topic is passed in Go memory: it holds no Go pointer, and
+// Envoy copies it before the call returns.
+func envoySetPlacement(e unsafe.Pointer, p *ingest.Placement) {
+	C.kafka_upstream_set_placement(C.envoy_dynamic_module_type_http_filter_envoy_ptr(e),
+		(*C.char)(unsafe.Pointer(unsafe.StringData(p.Topic))), C.size_t(len(p.Topic)),
+		C.int64_t(p.Partition), C.int64_t(p.Offset), C.int64_t(p.Records))
+}
 
 //export envoy_dynamic_module_on_http_filter_config_scheduled
 func envoy_dynamic_module_on_http_filter_config_scheduled(e C.envoy_dynamic_module_type_http_filter_config_envoy_ptr,
@@ -106,20 +143,4 @@ func envoyConfigSchedulerCommit(s unsafe.Pointer) {
 
 func envoyConfigSchedulerDelete(s unsafe.Pointer) {
 	C.envoy_dynamic_module_callback_http_filter_config_scheduler_delete(C.envoy_dynamic_module_type_http_filter_config_scheduler_module_ptr(s))
-}
-
-// envoySetMetadataString and envoySetMetadataNumber set the stream's
-// dynamic metadata ns.key, on the worker thread.
-func envoySetMetadataString(e unsafe.Pointer, ns, key, value string) {
-	bufs, free := cBuffers(ns, key, value)
-	defer free()
-	C.envoy_dynamic_module_callback_http_set_dynamic_metadata_string(C.envoy_dynamic_module_type_http_filter_envoy_ptr(e),
-		*bufs, *nth(bufs, 1), *nth(bufs, 2))
-}
-
-func envoySetMetadataNumber(e unsafe.Pointer, ns, key string, value float64) {
-	bufs, free := cBuffers(ns, key)
-	defer free()
-	C.envoy_dynamic_module_callback_http_set_dynamic_metadata_number(C.envoy_dynamic_module_type_http_filter_envoy_ptr(e),
-		*bufs, *nth(bufs, 1), C.double(value))
 }

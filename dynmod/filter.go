@@ -215,8 +215,8 @@ func (f *filter) respond(e unsafe.Pointer, r ingest.Reply) {
 	if r.Details == ingest.MisconfiguredDetails {
 		logger.Error("misconfigured", "reply", string(r.Body))
 	}
-	if p := r.Placed; p != nil {
-		setPlacement(e, p)
+	if r.Placed.Records > 0 {
+		envoySetPlacement(e, &r.Placed)
 	}
 	envoySendResponse(e, r)
 }

@@ -6,7 +6,6 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/kafka-upstream/envoy-kafka-upstream/ingest"
 	"github.com/kafka-upstream/envoy-kafka-upstream/metrics"
 	"github.com/kafka-upstream/envoy-kafka-upstream/producer"
 )
@@ -125,19 +124,4 @@ func (cs *configStats) AddCounter(c metrics.Counter, label string, delta uint64)
 
 func (cs *configStats) SetGauge(g metrics.Gauge, v uint64) {
 	envoySetGauge(cs.envoy, cs.gauges[g], v)
-}
-
-// setPlacement writes where the records went to the stream's dynamic
-// metadata, for access logs: %DYNAMIC_METADATA(kafka_upstream:topic)%,
-// :partition, :offset (absent when unknown) and :records.
-func setPlacement(e unsafe.Pointer, p *ingest.Placement) {
-	ns := ingest.MetadataNamespace
-	envoySetMetadataString(e, ns, "topic", p.Topic)
-	if p.Partition >= 0 {
-		envoySetMetadataNumber(e, ns, "partition", float64(p.Partition))
-	}
-	if p.Offset >= 0 {
-		envoySetMetadataNumber(e, ns, "offset", float64(p.Offset))
-	}
-	envoySetMetadataNumber(e, ns, "records", float64(p.Records))
 }

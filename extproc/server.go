@@ -246,7 +246,7 @@ func (s *Server) reply(stream extprocv3.ExternalProcessor_ProcessServer, r inges
 			Body:    r.Body,
 			Details: r.Details,
 		}},
-		DynamicMetadata: placementMetadata(r.Placed),
+		DynamicMetadata: placementMetadata(&r.Placed),
 	})
 }
 
@@ -254,7 +254,7 @@ func (s *Server) reply(stream extprocv3.ExternalProcessor_ProcessServer, r inges
 // namespace kafka_upstream (Envoy keeps it only if the filter's
 // metadata_options.receiving_namespaces.untyped lists it); nil for none.
 func placementMetadata(p *ingest.Placement) *structpb.Struct {
-	if p == nil {
+	if p.Records == 0 {
 		return nil
 	}
 	fields := map[string]*structpb.Value{

@@ -116,8 +116,8 @@ func (f *streamFilter) publish(body []byte) api.StatusType {
 			// The stream is gone; any callback would panic.
 			return
 		}
-		if reply.Placed != nil {
-			setPlacement(f.callbacks.StreamInfo().DynamicMetadata(), reply.Placed)
+		if reply.Placed.Records > 0 {
+			setPlacement(f.callbacks.StreamInfo().DynamicMetadata(), &reply.Placed)
 		}
 		callbacks.SendLocalReply(reply.Status, string(reply.Body), replyHeaders(reply), -1, reply.Details)
 	}()

@@ -74,7 +74,7 @@ func (p *Pipeline) accept(ctx context.Context, req *message.Request, records []m
 			Message string       `json:"message"`
 			Records []recordJSON `json:"records"`
 		}{"message accepted", topics})
-		r.Placed = &Placement{Topic: records[0].Topic, Partition: -1, Offset: -1, Records: len(records)}
+		r.Placed = Placement{Topic: records[0].Topic, Partition: -1, Offset: -1, Records: len(records)}
 	case errors.Is(err, producer.ErrBufferFull):
 		r = ErrorReply(http.StatusServiceUnavailable, "kafka_upstream_buffer_full",
 			"the async buffer is full (async.buffer_records or async.buffer_bytes); retry later")

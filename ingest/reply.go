@@ -25,9 +25,10 @@ type Reply struct {
 	// Headers are sent besides content-type (e.g. allow on a 405).
 	Headers map[string]string
 	// Placed is where the request's records went, for the adapters to
-	// put in Envoy's dynamic metadata (access logs); nil when no record
-	// was acknowledged or accepted.
-	Placed *Placement
+	// put in Envoy's dynamic metadata (access logs); Records is 0 when no
+	// record was acknowledged or accepted. (A value, not a pointer: no
+	// allocation per request.)
+	Placed Placement
 }
 
 // MetadataNamespace is the Envoy dynamic metadata namespace the adapters
@@ -45,15 +46,15 @@ type Placement struct {
 	Records   int
 }
 
-// placed is the Placement of results' acknowledged records, or nil.
-func placed(results []message.Result) *Placement {
-	var p *Placement
+// placed is the Placement of results' acknowledged records.
+func placed(results []message.Result) Placement {
+	var p Placement
 	for _, r := range results {
 		if r.Err != nil {
 			continue
 		}
-		if p == nil {
-			p = &Placement{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}
+		if p.Records == 0 {
+			p = Placement{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}
 		}
 		p.Records++
 	}

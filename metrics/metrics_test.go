@@ -140,3 +140,16 @@ func TestOutcomeNames(t *testing.T) {
 		t.Error("outcome list and names differ")
 	}
 }
+
+// What the core adds to each request: Start, one Sent, Done.
+func BenchmarkCountRequest(b *testing.B) {
+	s := New(nil)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			s.Start()
+			s.Sent("events", 1024)
+			s.Done("kafka_upstream_sent")
+		}
+	})
+}
