@@ -63,6 +63,7 @@ unit:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
 	$(GO) test -count=1 -tags kafka_upstream_nopublish -run NoPublish ./producer/
+	$(GO) test -count=1 -run Allocations ./encoder/   # allocation counts: not under -race
 
 abi-check: $(SO)
 	e2e/abi-check.sh $(SO) kafka-upstream envoy.yaml e2e/testdata/bad-plugin-config.yaml
