@@ -1,9 +1,6 @@
 package dynmod
 
 import (
-	"slices"
-	"sync"
-	"time"
 	"unsafe"
 
 	"github.com/kafka-upstream/envoy-kafka-upstream/metrics"
@@ -34,11 +31,9 @@ type configStats struct {
 	gauges    [len(metrics.Gauges)]uint64
 }
 
-var exporter struct {
-	sync.Mutex
-	live    []*configStats // the newest last
-	ticking bool
-}
+// exporter commits, once a second, to the newest config's scheduler; Envoy
+// then flushes on its main thread (flushVia).
+var exporter = &metrics.Targets[*configStats]{Tick: func(cs *configStats) { envoyConfigSchedulerCommit(cs.scheduler) }}
 
 // newConfigStats defines the stats in config cfg (config_new, on the main
 // thread) and makes the config a flush target. nil when Envoy refused a
@@ -62,13 +57,7 @@ func newConfigStats(cfg unsafe.Pointer) *configStats {
 		cs.gauges[g] = id
 	}
 	cs.scheduler = envoyConfigSchedulerNew(cfg)
-	exporter.Lock()
-	defer exporter.Unlock()
-	exporter.live = append(exporter.live, cs)
-	if !exporter.ticking {
-		exporter.ticking = true
-		go tick()
-	}
+	exporter.Add(cs)
 	return cs
 }
 
@@ -77,41 +66,15 @@ func (cs *configStats) close() {
 	if cs == nil {
 		return
 	}
-	exporter.Lock()
-	exporter.live = slices.DeleteFunc(exporter.live, func(c *configStats) bool { return c == cs })
-	exporter.Unlock()
-	// No commit can follow: commits happen under the lock, on live ones.
+	exporter.Remove(cs) // no commit follows
 	envoyConfigSchedulerDelete(cs.scheduler)
-}
-
-// tick asks Envoy for a flush every FlushEvery, until no config is left.
-func tick() {
-	t := time.NewTicker(metrics.FlushEvery)
-	defer t.Stop()
-	for range t.C {
-		exporter.Lock()
-		n := len(exporter.live)
-		if n == 0 {
-			exporter.ticking = false
-			exporter.Unlock()
-			return
-		}
-		envoyConfigSchedulerCommit(exporter.live[n-1].scheduler)
-		exporter.Unlock()
-	}
 }
 
 // flushVia flushes through the config whose Envoy pointer is e, if it is
 // still live (on_http_filter_config_scheduled, main thread).
 func flushVia(e unsafe.Pointer) {
-	exporter.Lock()
-	i := slices.IndexFunc(exporter.live, func(c *configStats) bool { return c.envoy == e })
-	var cs *configStats
-	if i >= 0 {
-		cs = exporter.live[i]
-	}
-	exporter.Unlock()
-	if cs == nil {
+	cs, ok := exporter.Find(func(c *configStats) bool { return c.envoy == e })
+	if !ok {
 		return
 	}
 	records, bytes := producer.AsyncBuffered()

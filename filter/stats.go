@@ -2,9 +2,6 @@ package filter
 
 import (
 	"fmt"
-	"slices"
-	"sync"
-	"time"
 
 	"github.com/envoyproxy/envoy/contrib/golang/common/go/api"
 
@@ -39,11 +36,8 @@ type configStats struct {
 	gauges   [len(metrics.Gauges)]api.GaugeMetric
 }
 
-var exporter struct {
-	sync.Mutex
-	live    []*configStats // the newest last
-	ticking bool
-}
+// exporter flushes through the newest filter-level config once a second.
+var exporter = &metrics.Targets[*configStats]{Tick: flushThrough}
 
 func statName(c metrics.Counter, label string) string {
 	return metrics.Prefix + "." + c.String() + "." + c.Label() + "." + label
@@ -70,13 +64,7 @@ func newConfigStats(cb api.ConfigCallbackHandler, s *config.Settings) *configSta
 	for _, g := range metrics.Gauges {
 		cs.gauges[g] = cb.DefineGaugeMetric(metrics.Prefix + "." + g.String())
 	}
-	exporter.Lock()
-	defer exporter.Unlock()
-	exporter.live = append(exporter.live, cs)
-	if !exporter.ticking {
-		exporter.ticking = true
-		go tick()
-	}
+	exporter.Add(cs)
 	return cs
 }
 
@@ -85,32 +73,15 @@ func (cs *configStats) close() {
 	if cs == nil {
 		return
 	}
-	exporter.Lock()
-	defer exporter.Unlock()
-	exporter.live = slices.DeleteFunc(exporter.live, func(c *configStats) bool { return c == cs })
+	exporter.Remove(cs) // Destroy waits for a flush using it
 }
 
-// tick flushes every FlushEvery until no config is left.
-func tick() {
-	t := time.NewTicker(metrics.FlushEvery)
-	defer t.Stop()
-	for range t.C {
-		if !flush() {
-			return
-		}
-	}
-}
+// flush exports the counts now (tests) and reports whether a config was
+// there to take them.
+func flush() bool { return exporter.Now() }
 
-// flush exports the counts through the newest live config and reports
-// whether there was one (when not, the ticker stops).
-func flush() bool {
-	exporter.Lock()
-	defer exporter.Unlock() // Destroy waits: no stat of a deleted config is touched
-	n := len(exporter.live)
-	if n == 0 {
-		exporter.ticking = false
-		return false
-	}
+// flushThrough exports the counts through cs's handles.
+func flushThrough(cs *configStats) {
 	defer func() {
 		// The SDK panics on a stat whose config Envoy deleted meanwhile.
 		if r := recover(); r != nil {
@@ -118,8 +89,7 @@ func flush() bool {
 		}
 	}()
 	records, bytes := producer.AsyncBuffered()
-	processMetrics.Flush(exporter.live[n-1], metrics.Buffered{Records: uint64(records), Bytes: uint64(bytes)})
-	return true
+	processMetrics.Flush(cs, metrics.Buffered{Records: uint64(records), Bytes: uint64(bytes)})
 }
 
 func (cs *configStats) AddCounter(c metrics.Counter, label string, delta uint64) {
