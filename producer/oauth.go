@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kafka-upstream/envoy-kafka-upstream/config"
+	"github.com/kafka-upstream/envoy-kafka-upstream/internal/tlsfiles"
 )
 
 // tokenSource hands out OAUTHBEARER tokens: read from a file (re-read when
@@ -64,7 +65,7 @@ func (s *tokenSource) token(ctx context.Context) (string, error) {
 }
 
 func (s *tokenSource) fromFile() (string, error) {
-	stamp := modTime(s.cfg.TokenFile)
+	stamp := tlsfiles.ModTime(s.cfg.TokenFile)
 	if s.current != "" && stamp.Equal(s.stamp) && (s.expiry.IsZero() || time.Now().Before(s.expiry)) {
 		return s.current, nil
 	}

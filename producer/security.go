@@ -4,72 +4,21 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"os"
-	"sync"
-	"time"
 
 	"github.com/segmentio/kafka-go/sasl"
 	"github.com/segmentio/kafka-go/sasl/plain"
 	"github.com/segmentio/kafka-go/sasl/scram"
 
 	"github.com/kafka-upstream/envoy-kafka-upstream/config"
+	"github.com/kafka-upstream/envoy-kafka-upstream/internal/tlsfiles"
 )
 
-// tlsConfig is the client side of TLS to the brokers. A client certificate
-// is read again when its files change (cert-manager rotates them in place),
-// checked at most once per connection.
+// tlsConfig is the client side of TLS to the brokers; a client
+// certificate that cannot be loaded is a TLS failure of authentication.
 func tlsConfig(t *config.TLS) *tls.Config {
-	if t == nil {
-		return nil
-	}
-	c := &tls.Config{
-		RootCAs:            t.RootCAs,
-		ServerName:         t.ServerName,
-		MinVersion:         t.MinVersion,
-		InsecureSkipVerify: t.InsecureSkipVerify, //nolint:gosec // an explicit, logged choice of the config
-	}
-	if t.CertFile != "" {
-		kp := &keyPair{certFile: t.CertFile, keyFile: t.KeyFile}
-		c.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return kp.get() }
-	}
-	return c
-}
-
-// keyPair caches a certificate and key loaded from files, reloading them
-// when either file's modification time changes.
-type keyPair struct {
-	certFile, keyFile string
-
-	mu      sync.Mutex
-	stamp   [2]time.Time
-	current *tls.Certificate
-}
-
-func (k *keyPair) get() (*tls.Certificate, error) {
-	stamp := [2]time.Time{modTime(k.certFile), modTime(k.keyFile)}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.current != nil && stamp == k.stamp {
-		return k.current, nil
-	}
-	cert, err := tls.LoadX509KeyPair(k.certFile, k.keyFile)
-	if err != nil {
-		if k.current != nil {
-			// Half-written during a rotation: keep the last good pair.
-			return k.current, nil
-		}
-		return nil, &AuthError{Cause: "loading the client certificate", TLS: true, Err: err}
-	}
-	k.current, k.stamp = &cert, stamp
-	return k.current, nil
-}
-
-func modTime(path string) time.Time {
-	st, err := os.Stat(path)
-	if err != nil {
-		return time.Time{}
-	}
-	return st.ModTime()
+	return tlsfiles.Config(t, func(err error) error {
+		return &AuthError{Cause: "loading the client certificate", TLS: true, Err: err}
+	})
 }
 
 // mechanism returns the SASL mechanism of s, nil for none. Passwords and

@@ -368,7 +368,7 @@ func TestTLSConfig(t *testing.T) {
 	}
 }
 
-// keyPair reloads the client certificate when its files change, and keeps
+// The client certificate is reloaded when its files change, and keeps
 // the last good one while they are half-written.
 func TestKeyPairReloadsAndKeepsTheLastGoodPair(t *testing.T) {
 	ca := newTestCA(t)
@@ -410,10 +410,10 @@ func TestKeyPairReloadsAndKeepsTheLastGoodPair(t *testing.T) {
 	current("both written", third)
 
 	// Without a good pair ever, the error says what failed.
-	kp := &keyPair{certFile: filepath.Join(dir, "none.crt"), keyFile: keyFile}
-	_, err := kp.get()
+	none := filepath.Join(dir, "none.crt")
+	_, err := tlsConfig(&config.TLS{CertFile: none, KeyFile: keyFile}).GetClientCertificate(&tls.CertificateRequestInfo{})
 	var authErr *AuthError
-	if !errors.As(err, &authErr) || err.Error() != "loading the client certificate: open "+kp.certFile+": no such file or directory" {
+	if !errors.As(err, &authErr) || err.Error() != "loading the client certificate: open "+none+": no such file or directory" {
 		t.Errorf("error %v (%T), want an *AuthError naming the file", err, err)
 	}
 	if securityReason(err) != TLSFailed {
