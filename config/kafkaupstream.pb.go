@@ -145,8 +145,13 @@ type Config struct {
 	// is replaced. Not a producer field: a config that inherits may set it.
 	// Default true.
 	PropagateTraceContext *bool `protobuf:"varint,31,opt,name=propagate_trace_context,json=propagateTraceContext,proto3,oneof" json:"propagate_trace_context,omitempty"`
-	unknownFields         protoimpl.UnknownFields
-	sizeCache             protoimpl.SizeCache
+	// Serialise record values, and keys, with schemas of a Confluent schema
+	// registry, in Confluent's wire format (README "Schema registry").
+	// Unset: no registry. Not a producer field: a config that inherits (a
+	// route) may set its own.
+	SchemaRegistry *SchemaRegistry `protobuf:"bytes,32,opt,name=schema_registry,json=schemaRegistry,proto3" json:"schema_registry,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Config) Reset() {
@@ -396,6 +401,297 @@ func (x *Config) GetPropagateTraceContext() bool {
 	return false
 }
 
+func (x *Config) GetSchemaRegistry() *SchemaRegistry {
+	if x != nil {
+		return x.SchemaRegistry
+	}
+	return nil
+}
+
+type SchemaRegistry struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Base URLs of the registry's Confluent API, e.g.
+	// "http://registry:8081" (Apicurio: ".../apis/ccompat/v7"); tried in
+	// order when one cannot be reached. Required.
+	Urls []string `protobuf:"bytes,1,rep,name=urls,proto3" json:"urls,omitempty"`
+	// Basic authentication: a user and its password, or a file holding the
+	// password (re-read for each request to the registry). Or a bearer
+	// token, or a file holding one. At most one kind.
+	Username        string `protobuf:"bytes,2,opt,name=username,proto3" json:"username,omitempty"`
+	Password        string `protobuf:"bytes,3,opt,name=password,proto3" json:"password,omitempty"`
+	PasswordFile    string `protobuf:"bytes,4,opt,name=password_file,json=passwordFile,proto3" json:"password_file,omitempty"`
+	BearerToken     string `protobuf:"bytes,5,opt,name=bearer_token,json=bearerToken,proto3" json:"bearer_token,omitempty"`
+	BearerTokenFile string `protobuf:"bytes,6,opt,name=bearer_token_file,json=bearerTokenFile,proto3" json:"bearer_token_file,omitempty"`
+	// TLS to the registry (an https URL uses it; verification is on).
+	// Default: for https URLs, the system's CAs.
+	Tls *Tls `protobuf:"bytes,7,opt,name=tls,proto3" json:"tls,omitempty"`
+	// Bound of one request to the registry. Default 5s.
+	Timeout *durationpb.Duration `protobuf:"bytes,8,opt,name=timeout,proto3" json:"timeout,omitempty"`
+	// How long a schema chosen as the subject's "latest" version is used
+	// before it is looked up again, in the background (requests keep the
+	// one they have meanwhile). Default 5m.
+	LatestTtl *durationpb.Duration `protobuf:"bytes,9,opt,name=latest_ttl,json=latestTtl,proto3" json:"latest_ttl,omitempty"`
+	// The record value's schema. At least one of value and key.
+	Value *SchemaBinding `protobuf:"bytes,10,opt,name=value,proto3" json:"value,omitempty"`
+	// The record key's schema: the key (key_query_arg, key_header) is read
+	// as JSON, or as a plain string when the schema is a string's.
+	Key           *SchemaBinding `protobuf:"bytes,11,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SchemaRegistry) Reset() {
+	*x = SchemaRegistry{}
+	mi := &file_kafkaupstream_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SchemaRegistry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SchemaRegistry) ProtoMessage() {}
+
+func (x *SchemaRegistry) ProtoReflect() protoreflect.Message {
+	mi := &file_kafkaupstream_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SchemaRegistry.ProtoReflect.Descriptor instead.
+func (*SchemaRegistry) Descriptor() ([]byte, []int) {
+	return file_kafkaupstream_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *SchemaRegistry) GetUrls() []string {
+	if x != nil {
+		return x.Urls
+	}
+	return nil
+}
+
+func (x *SchemaRegistry) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+func (x *SchemaRegistry) GetPassword() string {
+	if x != nil {
+		return x.Password
+	}
+	return ""
+}
+
+func (x *SchemaRegistry) GetPasswordFile() string {
+	if x != nil {
+		return x.PasswordFile
+	}
+	return ""
+}
+
+func (x *SchemaRegistry) GetBearerToken() string {
+	if x != nil {
+		return x.BearerToken
+	}
+	return ""
+}
+
+func (x *SchemaRegistry) GetBearerTokenFile() string {
+	if x != nil {
+		return x.BearerTokenFile
+	}
+	return ""
+}
+
+func (x *SchemaRegistry) GetTls() *Tls {
+	if x != nil {
+		return x.Tls
+	}
+	return nil
+}
+
+func (x *SchemaRegistry) GetTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.Timeout
+	}
+	return nil
+}
+
+func (x *SchemaRegistry) GetLatestTtl() *durationpb.Duration {
+	if x != nil {
+		return x.LatestTtl
+	}
+	return nil
+}
+
+func (x *SchemaRegistry) GetValue() *SchemaBinding {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+func (x *SchemaRegistry) GetKey() *SchemaBinding {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+type SchemaBinding struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "avro", "json_schema" or "protobuf". Required.
+	Format string `protobuf:"bytes,1,opt,name=format,proto3" json:"format,omitempty"`
+	// The schema by its registry id. Or, unset, by subject and version.
+	SchemaId int32 `protobuf:"varint,2,opt,name=schema_id,json=schemaId,proto3" json:"schema_id,omitempty"`
+	// The subject; unset, named by subject_name_strategy.
+	Subject string `protobuf:"bytes,3,opt,name=subject,proto3" json:"subject,omitempty"`
+	// The subject's version: a number or "latest" (default).
+	Version string `protobuf:"bytes,4,opt,name=version,proto3" json:"version,omitempty"`
+	// How the subject is named when `subject` is unset, as Confluent's
+	// serialisers do: "topic_name" (default: <topic>-value, <topic>-key, so
+	// each topic of a fan-out has its own), "record_name" (record_name) or
+	// "topic_record_name" (<topic>-<record_name>).
+	SubjectNameStrategy string `protobuf:"bytes,5,opt,name=subject_name_strategy,json=subjectNameStrategy,proto3" json:"subject_name_strategy,omitempty"`
+	// The fully qualified record (message) name, for the record_name and
+	// topic_record_name strategies.
+	RecordName string `protobuf:"bytes,6,opt,name=record_name,json=recordName,proto3" json:"record_name,omitempty"`
+	// What the schema applies to: "body" (default: the request body, the
+	// record as JSON) or "envelope" (the Kong envelope the format builds;
+	// values only).
+	Source string `protobuf:"bytes,7,opt,name=source,proto3" json:"source,omitempty"`
+	// Register `schema` under the subject if it is not there yet. Default
+	// false: the registry is read only.
+	AutoRegister bool `protobuf:"varint,8,opt,name=auto_register,json=autoRegister,proto3" json:"auto_register,omitempty"`
+	// The schema text to register (auto_register).
+	Schema string `protobuf:"bytes,9,opt,name=schema,proto3" json:"schema,omitempty"`
+	// Protobuf: the message the body is, by full name. Default: the
+	// schema's first message.
+	MessageName string `protobuf:"bytes,10,opt,name=message_name,json=messageName,proto3" json:"message_name,omitempty"`
+	// Avro: how the JSON body encodes unions: "plain" (default: a value as
+	// it is, null or not, as Kong's simple JSON does) or "avro" (Avro's JSON
+	// encoding: a non-null union value wrapped as {"type": value}).
+	AvroJson      string `protobuf:"bytes,11,opt,name=avro_json,json=avroJson,proto3" json:"avro_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SchemaBinding) Reset() {
+	*x = SchemaBinding{}
+	mi := &file_kafkaupstream_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SchemaBinding) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SchemaBinding) ProtoMessage() {}
+
+func (x *SchemaBinding) ProtoReflect() protoreflect.Message {
+	mi := &file_kafkaupstream_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SchemaBinding.ProtoReflect.Descriptor instead.
+func (*SchemaBinding) Descriptor() ([]byte, []int) {
+	return file_kafkaupstream_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *SchemaBinding) GetFormat() string {
+	if x != nil {
+		return x.Format
+	}
+	return ""
+}
+
+func (x *SchemaBinding) GetSchemaId() int32 {
+	if x != nil {
+		return x.SchemaId
+	}
+	return 0
+}
+
+func (x *SchemaBinding) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *SchemaBinding) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *SchemaBinding) GetSubjectNameStrategy() string {
+	if x != nil {
+		return x.SubjectNameStrategy
+	}
+	return ""
+}
+
+func (x *SchemaBinding) GetRecordName() string {
+	if x != nil {
+		return x.RecordName
+	}
+	return ""
+}
+
+func (x *SchemaBinding) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *SchemaBinding) GetAutoRegister() bool {
+	if x != nil {
+		return x.AutoRegister
+	}
+	return false
+}
+
+func (x *SchemaBinding) GetSchema() string {
+	if x != nil {
+		return x.Schema
+	}
+	return ""
+}
+
+func (x *SchemaBinding) GetMessageName() string {
+	if x != nil {
+		return x.MessageName
+	}
+	return ""
+}
+
+func (x *SchemaBinding) GetAvroJson() string {
+	if x != nil {
+		return x.AvroJson
+	}
+	return ""
+}
+
 type Async struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Answer every request once its records are buffered. Default false
@@ -430,7 +726,7 @@ type Async struct {
 
 func (x *Async) Reset() {
 	*x = Async{}
-	mi := &file_kafkaupstream_proto_msgTypes[1]
+	mi := &file_kafkaupstream_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -442,7 +738,7 @@ func (x *Async) String() string {
 func (*Async) ProtoMessage() {}
 
 func (x *Async) ProtoReflect() protoreflect.Message {
-	mi := &file_kafkaupstream_proto_msgTypes[1]
+	mi := &file_kafkaupstream_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -455,7 +751,7 @@ func (x *Async) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Async.ProtoReflect.Descriptor instead.
 func (*Async) Descriptor() ([]byte, []int) {
-	return file_kafkaupstream_proto_rawDescGZIP(), []int{1}
+	return file_kafkaupstream_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Async) GetEnabled() bool {
@@ -540,7 +836,7 @@ type Tls struct {
 
 func (x *Tls) Reset() {
 	*x = Tls{}
-	mi := &file_kafkaupstream_proto_msgTypes[2]
+	mi := &file_kafkaupstream_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -552,7 +848,7 @@ func (x *Tls) String() string {
 func (*Tls) ProtoMessage() {}
 
 func (x *Tls) ProtoReflect() protoreflect.Message {
-	mi := &file_kafkaupstream_proto_msgTypes[2]
+	mi := &file_kafkaupstream_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -565,7 +861,7 @@ func (x *Tls) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tls.ProtoReflect.Descriptor instead.
 func (*Tls) Descriptor() ([]byte, []int) {
-	return file_kafkaupstream_proto_rawDescGZIP(), []int{2}
+	return file_kafkaupstream_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Tls) GetEnabled() bool {
@@ -636,7 +932,7 @@ type Sasl struct {
 
 func (x *Sasl) Reset() {
 	*x = Sasl{}
-	mi := &file_kafkaupstream_proto_msgTypes[3]
+	mi := &file_kafkaupstream_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -648,7 +944,7 @@ func (x *Sasl) String() string {
 func (*Sasl) ProtoMessage() {}
 
 func (x *Sasl) ProtoReflect() protoreflect.Message {
-	mi := &file_kafkaupstream_proto_msgTypes[3]
+	mi := &file_kafkaupstream_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -661,7 +957,7 @@ func (x *Sasl) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Sasl.ProtoReflect.Descriptor instead.
 func (*Sasl) Descriptor() ([]byte, []int) {
-	return file_kafkaupstream_proto_rawDescGZIP(), []int{3}
+	return file_kafkaupstream_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Sasl) GetMechanism() string {
@@ -721,7 +1017,7 @@ type OAuthBearer struct {
 
 func (x *OAuthBearer) Reset() {
 	*x = OAuthBearer{}
-	mi := &file_kafkaupstream_proto_msgTypes[4]
+	mi := &file_kafkaupstream_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -733,7 +1029,7 @@ func (x *OAuthBearer) String() string {
 func (*OAuthBearer) ProtoMessage() {}
 
 func (x *OAuthBearer) ProtoReflect() protoreflect.Message {
-	mi := &file_kafkaupstream_proto_msgTypes[4]
+	mi := &file_kafkaupstream_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -746,7 +1042,7 @@ func (x *OAuthBearer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OAuthBearer.ProtoReflect.Descriptor instead.
 func (*OAuthBearer) Descriptor() ([]byte, []int) {
-	return file_kafkaupstream_proto_rawDescGZIP(), []int{4}
+	return file_kafkaupstream_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *OAuthBearer) GetTokenFile() string {
@@ -821,7 +1117,7 @@ type RecordHeaders struct {
 
 func (x *RecordHeaders) Reset() {
 	*x = RecordHeaders{}
-	mi := &file_kafkaupstream_proto_msgTypes[5]
+	mi := &file_kafkaupstream_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -833,7 +1129,7 @@ func (x *RecordHeaders) String() string {
 func (*RecordHeaders) ProtoMessage() {}
 
 func (x *RecordHeaders) ProtoReflect() protoreflect.Message {
-	mi := &file_kafkaupstream_proto_msgTypes[5]
+	mi := &file_kafkaupstream_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -846,7 +1142,7 @@ func (x *RecordHeaders) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordHeaders.ProtoReflect.Descriptor instead.
 func (*RecordHeaders) Descriptor() ([]byte, []int) {
-	return file_kafkaupstream_proto_rawDescGZIP(), []int{5}
+	return file_kafkaupstream_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RecordHeaders) GetForwardHttpHeadersAsRecordHeaders() bool {
@@ -912,7 +1208,7 @@ type CloudEvents struct {
 
 func (x *CloudEvents) Reset() {
 	*x = CloudEvents{}
-	mi := &file_kafkaupstream_proto_msgTypes[6]
+	mi := &file_kafkaupstream_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -924,7 +1220,7 @@ func (x *CloudEvents) String() string {
 func (*CloudEvents) ProtoMessage() {}
 
 func (x *CloudEvents) ProtoReflect() protoreflect.Message {
-	mi := &file_kafkaupstream_proto_msgTypes[6]
+	mi := &file_kafkaupstream_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -937,7 +1233,7 @@ func (x *CloudEvents) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloudEvents.ProtoReflect.Descriptor instead.
 func (*CloudEvents) Descriptor() ([]byte, []int) {
-	return file_kafkaupstream_proto_rawDescGZIP(), []int{6}
+	return file_kafkaupstream_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CloudEvents) GetMode() string {
@@ -980,7 +1276,7 @@ type ErrorHandling struct {
 
 func (x *ErrorHandling) Reset() {
 	*x = ErrorHandling{}
-	mi := &file_kafkaupstream_proto_msgTypes[7]
+	mi := &file_kafkaupstream_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -992,7 +1288,7 @@ func (x *ErrorHandling) String() string {
 func (*ErrorHandling) ProtoMessage() {}
 
 func (x *ErrorHandling) ProtoReflect() protoreflect.Message {
-	mi := &file_kafkaupstream_proto_msgTypes[7]
+	mi := &file_kafkaupstream_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1005,7 +1301,7 @@ func (x *ErrorHandling) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorHandling.ProtoReflect.Descriptor instead.
 func (*ErrorHandling) Descriptor() ([]byte, []int) {
-	return file_kafkaupstream_proto_rawDescGZIP(), []int{7}
+	return file_kafkaupstream_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ErrorHandling) GetReturnErrorMessage() bool {
@@ -1033,7 +1329,7 @@ type Batching struct {
 
 func (x *Batching) Reset() {
 	*x = Batching{}
-	mi := &file_kafkaupstream_proto_msgTypes[8]
+	mi := &file_kafkaupstream_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1045,7 +1341,7 @@ func (x *Batching) String() string {
 func (*Batching) ProtoMessage() {}
 
 func (x *Batching) ProtoReflect() protoreflect.Message {
-	mi := &file_kafkaupstream_proto_msgTypes[8]
+	mi := &file_kafkaupstream_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1058,7 +1354,7 @@ func (x *Batching) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Batching.ProtoReflect.Descriptor instead.
 func (*Batching) Descriptor() ([]byte, []int) {
-	return file_kafkaupstream_proto_rawDescGZIP(), []int{8}
+	return file_kafkaupstream_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Batching) GetTimeout() *durationpb.Duration {
@@ -1101,7 +1397,7 @@ type ServerConfig struct {
 
 func (x *ServerConfig) Reset() {
 	*x = ServerConfig{}
-	mi := &file_kafkaupstream_proto_msgTypes[9]
+	mi := &file_kafkaupstream_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1113,7 +1409,7 @@ func (x *ServerConfig) String() string {
 func (*ServerConfig) ProtoMessage() {}
 
 func (x *ServerConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_kafkaupstream_proto_msgTypes[9]
+	mi := &file_kafkaupstream_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1126,7 +1422,7 @@ func (x *ServerConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerConfig.ProtoReflect.Descriptor instead.
 func (*ServerConfig) Descriptor() ([]byte, []int) {
-	return file_kafkaupstream_proto_rawDescGZIP(), []int{9}
+	return file_kafkaupstream_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ServerConfig) GetDefault() *Config {
@@ -1147,7 +1443,7 @@ var File_kafkaupstream_proto protoreflect.FileDescriptor
 
 const file_kafkaupstream_proto_rawDesc = "" +
 	"\n" +
-	"\x13kafkaupstream.proto\x12\x10kafkaupstream.v1\x1a\x1egoogle/protobuf/duration.proto\"\x89\r\n" +
+	"\x13kafkaupstream.proto\x12\x10kafkaupstream.v1\x1a\x1egoogle/protobuf/duration.proto\"\xd4\r\n" +
 	"\x06Config\x12+\n" +
 	"\x11bootstrap_servers\x18\x01 \x03(\tR\x10bootstrapServers\x12\x14\n" +
 	"\x05topic\x18\x02 \x01(\tR\x05topic\x12*\n" +
@@ -1183,7 +1479,8 @@ const file_kafkaupstream_proto_rawDesc = "" +
 	"R\x10compressionLevel\x88\x01\x01\x12/\n" +
 	"\x11request_id_header\x18\x1d \x01(\tH\vR\x0frequestIdHeader\x88\x01\x01\x12-\n" +
 	"\x05async\x18\x1e \x01(\v2\x17.kafkaupstream.v1.AsyncR\x05async\x12;\n" +
-	"\x17propagate_trace_context\x18\x1f \x01(\bH\fR\x15propagateTraceContext\x88\x01\x01B\x11\n" +
+	"\x17propagate_trace_context\x18\x1f \x01(\bH\fR\x15propagateTraceContext\x88\x01\x01\x12I\n" +
+	"\x0fschema_registry\x18  \x01(\v2 .kafkaupstream.v1.SchemaRegistryR\x0eschemaRegistryB\x11\n" +
 	"\x0f_forward_methodB\x0e\n" +
 	"\f_forward_uriB\x12\n" +
 	"\x10_forward_headersB\x0f\n" +
@@ -1196,7 +1493,35 @@ const file_kafkaupstream_proto_rawDesc = "" +
 	"\x11_partition_headerB\x14\n" +
 	"\x12_compression_levelB\x14\n" +
 	"\x12_request_id_headerB\x1a\n" +
-	"\x18_propagate_trace_context\"\x84\x03\n" +
+	"\x18_propagate_trace_context\"\xd2\x03\n" +
+	"\x0eSchemaRegistry\x12\x12\n" +
+	"\x04urls\x18\x01 \x03(\tR\x04urls\x12\x1a\n" +
+	"\busername\x18\x02 \x01(\tR\busername\x12\x1a\n" +
+	"\bpassword\x18\x03 \x01(\tR\bpassword\x12#\n" +
+	"\rpassword_file\x18\x04 \x01(\tR\fpasswordFile\x12!\n" +
+	"\fbearer_token\x18\x05 \x01(\tR\vbearerToken\x12*\n" +
+	"\x11bearer_token_file\x18\x06 \x01(\tR\x0fbearerTokenFile\x12'\n" +
+	"\x03tls\x18\a \x01(\v2\x15.kafkaupstream.v1.TlsR\x03tls\x123\n" +
+	"\atimeout\x18\b \x01(\v2\x19.google.protobuf.DurationR\atimeout\x128\n" +
+	"\n" +
+	"latest_ttl\x18\t \x01(\v2\x19.google.protobuf.DurationR\tlatestTtl\x125\n" +
+	"\x05value\x18\n" +
+	" \x01(\v2\x1f.kafkaupstream.v1.SchemaBindingR\x05value\x121\n" +
+	"\x03key\x18\v \x01(\v2\x1f.kafkaupstream.v1.SchemaBindingR\x03key\"\xe2\x02\n" +
+	"\rSchemaBinding\x12\x16\n" +
+	"\x06format\x18\x01 \x01(\tR\x06format\x12\x1b\n" +
+	"\tschema_id\x18\x02 \x01(\x05R\bschemaId\x12\x18\n" +
+	"\asubject\x18\x03 \x01(\tR\asubject\x12\x18\n" +
+	"\aversion\x18\x04 \x01(\tR\aversion\x122\n" +
+	"\x15subject_name_strategy\x18\x05 \x01(\tR\x13subjectNameStrategy\x12\x1f\n" +
+	"\vrecord_name\x18\x06 \x01(\tR\n" +
+	"recordName\x12\x16\n" +
+	"\x06source\x18\a \x01(\tR\x06source\x12#\n" +
+	"\rauto_register\x18\b \x01(\bR\fautoRegister\x12\x16\n" +
+	"\x06schema\x18\t \x01(\tR\x06schema\x12!\n" +
+	"\fmessage_name\x18\n" +
+	" \x01(\tR\vmessageName\x12\x1b\n" +
+	"\tavro_json\x18\v \x01(\tR\bavroJson\"\x84\x03\n" +
 	"\x05Async\x12\x18\n" +
 	"\aenabled\x18\x01 \x01(\bR\aenabled\x12,\n" +
 	"\x12allow_prefer_async\x18\x02 \x01(\bR\x10allowPreferAsync\x12%\n" +
@@ -1275,46 +1600,54 @@ func file_kafkaupstream_proto_rawDescGZIP() []byte {
 	return file_kafkaupstream_proto_rawDescData
 }
 
-var file_kafkaupstream_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_kafkaupstream_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_kafkaupstream_proto_goTypes = []any{
 	(*Config)(nil),              // 0: kafkaupstream.v1.Config
-	(*Async)(nil),               // 1: kafkaupstream.v1.Async
-	(*Tls)(nil),                 // 2: kafkaupstream.v1.Tls
-	(*Sasl)(nil),                // 3: kafkaupstream.v1.Sasl
-	(*OAuthBearer)(nil),         // 4: kafkaupstream.v1.OAuthBearer
-	(*RecordHeaders)(nil),       // 5: kafkaupstream.v1.RecordHeaders
-	(*CloudEvents)(nil),         // 6: kafkaupstream.v1.CloudEvents
-	(*ErrorHandling)(nil),       // 7: kafkaupstream.v1.ErrorHandling
-	(*Batching)(nil),            // 8: kafkaupstream.v1.Batching
-	(*ServerConfig)(nil),        // 9: kafkaupstream.v1.ServerConfig
-	nil,                         // 10: kafkaupstream.v1.OAuthBearer.TokenEndpointParamsEntry
-	nil,                         // 11: kafkaupstream.v1.RecordHeaders.NameMappingsEntry
-	nil,                         // 12: kafkaupstream.v1.ServerConfig.ConfigsEntry
-	(*durationpb.Duration)(nil), // 13: google.protobuf.Duration
+	(*SchemaRegistry)(nil),      // 1: kafkaupstream.v1.SchemaRegistry
+	(*SchemaBinding)(nil),       // 2: kafkaupstream.v1.SchemaBinding
+	(*Async)(nil),               // 3: kafkaupstream.v1.Async
+	(*Tls)(nil),                 // 4: kafkaupstream.v1.Tls
+	(*Sasl)(nil),                // 5: kafkaupstream.v1.Sasl
+	(*OAuthBearer)(nil),         // 6: kafkaupstream.v1.OAuthBearer
+	(*RecordHeaders)(nil),       // 7: kafkaupstream.v1.RecordHeaders
+	(*CloudEvents)(nil),         // 8: kafkaupstream.v1.CloudEvents
+	(*ErrorHandling)(nil),       // 9: kafkaupstream.v1.ErrorHandling
+	(*Batching)(nil),            // 10: kafkaupstream.v1.Batching
+	(*ServerConfig)(nil),        // 11: kafkaupstream.v1.ServerConfig
+	nil,                         // 12: kafkaupstream.v1.OAuthBearer.TokenEndpointParamsEntry
+	nil,                         // 13: kafkaupstream.v1.RecordHeaders.NameMappingsEntry
+	nil,                         // 14: kafkaupstream.v1.ServerConfig.ConfigsEntry
+	(*durationpb.Duration)(nil), // 15: google.protobuf.Duration
 }
 var file_kafkaupstream_proto_depIdxs = []int32{
-	13, // 0: kafkaupstream.v1.Config.produce_timeout:type_name -> google.protobuf.Duration
-	8,  // 1: kafkaupstream.v1.Config.batching:type_name -> kafkaupstream.v1.Batching
-	5,  // 2: kafkaupstream.v1.Config.headers:type_name -> kafkaupstream.v1.RecordHeaders
-	6,  // 3: kafkaupstream.v1.Config.cloudevents:type_name -> kafkaupstream.v1.CloudEvents
-	7,  // 4: kafkaupstream.v1.Config.error_handling:type_name -> kafkaupstream.v1.ErrorHandling
-	2,  // 5: kafkaupstream.v1.Config.tls:type_name -> kafkaupstream.v1.Tls
-	3,  // 6: kafkaupstream.v1.Config.sasl:type_name -> kafkaupstream.v1.Sasl
-	1,  // 7: kafkaupstream.v1.Config.async:type_name -> kafkaupstream.v1.Async
-	13, // 8: kafkaupstream.v1.Async.delivery_timeout:type_name -> google.protobuf.Duration
-	13, // 9: kafkaupstream.v1.Async.flush_timeout:type_name -> google.protobuf.Duration
-	4,  // 10: kafkaupstream.v1.Sasl.oauthbearer:type_name -> kafkaupstream.v1.OAuthBearer
-	10, // 11: kafkaupstream.v1.OAuthBearer.token_endpoint_params:type_name -> kafkaupstream.v1.OAuthBearer.TokenEndpointParamsEntry
-	11, // 12: kafkaupstream.v1.RecordHeaders.name_mappings:type_name -> kafkaupstream.v1.RecordHeaders.NameMappingsEntry
-	13, // 13: kafkaupstream.v1.Batching.timeout:type_name -> google.protobuf.Duration
-	0,  // 14: kafkaupstream.v1.ServerConfig.default:type_name -> kafkaupstream.v1.Config
-	12, // 15: kafkaupstream.v1.ServerConfig.configs:type_name -> kafkaupstream.v1.ServerConfig.ConfigsEntry
-	0,  // 16: kafkaupstream.v1.ServerConfig.ConfigsEntry.value:type_name -> kafkaupstream.v1.Config
-	17, // [17:17] is the sub-list for method output_type
-	17, // [17:17] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	15, // 0: kafkaupstream.v1.Config.produce_timeout:type_name -> google.protobuf.Duration
+	10, // 1: kafkaupstream.v1.Config.batching:type_name -> kafkaupstream.v1.Batching
+	7,  // 2: kafkaupstream.v1.Config.headers:type_name -> kafkaupstream.v1.RecordHeaders
+	8,  // 3: kafkaupstream.v1.Config.cloudevents:type_name -> kafkaupstream.v1.CloudEvents
+	9,  // 4: kafkaupstream.v1.Config.error_handling:type_name -> kafkaupstream.v1.ErrorHandling
+	4,  // 5: kafkaupstream.v1.Config.tls:type_name -> kafkaupstream.v1.Tls
+	5,  // 6: kafkaupstream.v1.Config.sasl:type_name -> kafkaupstream.v1.Sasl
+	3,  // 7: kafkaupstream.v1.Config.async:type_name -> kafkaupstream.v1.Async
+	1,  // 8: kafkaupstream.v1.Config.schema_registry:type_name -> kafkaupstream.v1.SchemaRegistry
+	4,  // 9: kafkaupstream.v1.SchemaRegistry.tls:type_name -> kafkaupstream.v1.Tls
+	15, // 10: kafkaupstream.v1.SchemaRegistry.timeout:type_name -> google.protobuf.Duration
+	15, // 11: kafkaupstream.v1.SchemaRegistry.latest_ttl:type_name -> google.protobuf.Duration
+	2,  // 12: kafkaupstream.v1.SchemaRegistry.value:type_name -> kafkaupstream.v1.SchemaBinding
+	2,  // 13: kafkaupstream.v1.SchemaRegistry.key:type_name -> kafkaupstream.v1.SchemaBinding
+	15, // 14: kafkaupstream.v1.Async.delivery_timeout:type_name -> google.protobuf.Duration
+	15, // 15: kafkaupstream.v1.Async.flush_timeout:type_name -> google.protobuf.Duration
+	6,  // 16: kafkaupstream.v1.Sasl.oauthbearer:type_name -> kafkaupstream.v1.OAuthBearer
+	12, // 17: kafkaupstream.v1.OAuthBearer.token_endpoint_params:type_name -> kafkaupstream.v1.OAuthBearer.TokenEndpointParamsEntry
+	13, // 18: kafkaupstream.v1.RecordHeaders.name_mappings:type_name -> kafkaupstream.v1.RecordHeaders.NameMappingsEntry
+	15, // 19: kafkaupstream.v1.Batching.timeout:type_name -> google.protobuf.Duration
+	0,  // 20: kafkaupstream.v1.ServerConfig.default:type_name -> kafkaupstream.v1.Config
+	14, // 21: kafkaupstream.v1.ServerConfig.configs:type_name -> kafkaupstream.v1.ServerConfig.ConfigsEntry
+	0,  // 22: kafkaupstream.v1.ServerConfig.ConfigsEntry.value:type_name -> kafkaupstream.v1.Config
+	23, // [23:23] is the sub-list for method output_type
+	23, // [23:23] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_kafkaupstream_proto_init() }
@@ -1323,14 +1656,14 @@ func file_kafkaupstream_proto_init() {
 		return
 	}
 	file_kafkaupstream_proto_msgTypes[0].OneofWrappers = []any{}
-	file_kafkaupstream_proto_msgTypes[1].OneofWrappers = []any{}
+	file_kafkaupstream_proto_msgTypes[3].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kafkaupstream_proto_rawDesc), len(file_kafkaupstream_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

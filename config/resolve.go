@@ -48,6 +48,7 @@ func resolveOnly(cfg *Config, prefix string) (*Settings, error) {
 		p.add("request_id_header", "must be a record header key, not blank; \"\" turns it off")
 	}
 	s.Replies = Replies{ReturnErrorMessage: cfg.GetErrorHandling().GetReturnErrorMessage()}
+	s.Schemas = resolveSchemaRegistry(cfg, p)
 	if cfg.GetBase() != "" && prefix == "" {
 		p.list = append(p.list, baseOutsideServerConfig)
 	}

@@ -14,6 +14,9 @@ type Settings struct {
 	Message  Message
 	Headers  Headers
 	Replies  Replies
+	// Schemas serialise values and keys with registry schemas; nil
+	// without a schema_registry section.
+	Schemas *Registry
 	// Warnings are worth a line in the log at load (nothing failed).
 	Warnings []string
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/kafka-upstream/envoy-kafka-upstream/metrics"
 	"github.com/kafka-upstream/envoy-kafka-upstream/producer"
 	"github.com/kafka-upstream/envoy-kafka-upstream/route"
+	"github.com/kafka-upstream/envoy-kafka-upstream/schema"
 )
 
 // Pipeline holds what one configuration needs at request time, all of it
@@ -33,6 +34,8 @@ type Pipeline struct {
 	log     *slog.Logger
 	limit   *lograte.Limiter
 	metrics *metrics.Set // the adapter's, shared by its pipelines; may be nil
+	// schemas serialise values and keys (schema_registry); nil without.
+	schemas *schema.Registry
 }
 
 // New builds the pipeline for a validated configuration, with a Kafka
@@ -60,7 +63,7 @@ func (p *Pipeline) Derive(s *config.Settings) *Pipeline {
 }
 
 func derive(s *config.Settings, prod *producer.Producer, log *slog.Logger, m *metrics.Set) *Pipeline {
-	return &Pipeline{
+	p := &Pipeline{
 		settings: s,
 		router:   route.New(s.Routing),
 		encoder:  encoder.New(s.Message, s.Headers),
@@ -68,6 +71,17 @@ func derive(s *config.Settings, prod *producer.Producer, log *slog.Logger, m *me
 		log:      log,
 		metrics:  m,
 	}
+	if s.Schemas != nil {
+		p.schemas = schema.New(s.Schemas, log)
+		// Fetched in the background now, so that the first requests to
+		// the config's topics find their schemas cached.
+		topics := []string{s.Routing.Topic}
+		for t := range s.Routing.AllowedTopics {
+			topics = append(topics, t)
+		}
+		p.schemas.Warm(topics)
+	}
+	return p
 }
 
 // Settings returns the configuration the pipeline was built from.
@@ -107,8 +121,13 @@ func (p *Pipeline) handle(ctx context.Context, req *message.Request) Reply {
 		records[i] = message.Record{Topic: topic, Key: key, Partition: targets.Partition, Headers: headers, Value: enc.Value}
 	}
 
-	// Every record of a request has the same key and value.
-	size := len(key) + len(enc.Value)
+	if p.schemas != nil {
+		if err := p.applySchemas(ctx, req, enc, records); err != nil {
+			return p.refused(err)
+		}
+	}
+	// The records of a request differ at most by their schema's framing.
+	size := len(records[0].Key) + len(records[0].Value)
 	if async, preferred := p.asyncRequested(req); async {
 		return p.accept(ctx, req, records, size, preferred)
 	}
@@ -170,6 +189,12 @@ func (p *Pipeline) refused(err error) Reply {
 	var routeErr *route.Error
 	var bodyErr *encoder.BodyError
 	var eventErr *encoder.EventError
+	if r, ok := schemaReply(err); ok {
+		if !schema.IsMismatch(err) {
+			p.logFailure(slog.LevelError, "serialising with the schema registry failed", "error", err)
+		}
+		return r
+	}
 	switch {
 	case errors.As(err, &routeErr):
 		switch routeErr.Kind {

@@ -47,6 +47,10 @@ const (
 	MethodNotAllowed
 	Misconfigured
 	InternalError
+	SchemaMismatch
+	RegistryUnavailable
+	RegistryError
+	SchemaNotFound
 	outcomeCount
 )
 
@@ -55,6 +59,7 @@ var outcomeNames = [outcomeCount]string{
 	"unsupported_event", "topic_not_allowed", "unknown_topic", "unknown_partition", "record_too_large",
 	"produce_timeout", "produce_failed", "auth_failed", "tls_failed", "closed", "client_gone",
 	"buffer_full", "unhealthy", "method_not_allowed", "misconfigured", "internal_error",
+	"schema_mismatch", "registry_unavailable", "registry_error", "schema_not_found",
 }
 
 var outcomeByName = func() map[string]Outcome {

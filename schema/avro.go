@@ -1,0 +1,477 @@
+package schema
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hamba/avro/v2"
+)
+
+// Avro: the schema is parsed with github.com/hamba/avro (its references
+// first, into the same cache, so named types resolve), the JSON document
+// is turned into Avro's native values by the schema (walkAvro, which says
+// where a document is wrong), and hamba writes the binary encoding.
+//
+// JSON forms accepted, beyond the obvious ones:
+//   - unions: the value as it is (null, or one of the branches, picked by
+//     the JSON type, then the first record/map branch that fits), or,
+//     with avro_json "avro", Avro's JSON encoding {"branch": value};
+//   - bytes and fixed: a string, its characters' code points as bytes
+//     (Avro's JSON encoding), or base64 prefixed "base64:";
+//   - timestamp-*, local-timestamp-*: RFC 3339 text or epoch numbers;
+//     date: "2006-01-02" or days; time-*: "15:04:05.000" or the number;
+//     decimal: a JSON number or numeric text; uuid: the canonical text.
+
+type avroCodec struct {
+	schema   avro.Schema
+	avroJSON bool
+}
+
+// compileAvro parses schema after the schemas it references (refs, in
+// dependency order).
+func compileAvro(schema string, refs []string, avroJSON bool) (*avroCodec, error) {
+	cache := &avro.SchemaCache{}
+	for _, r := range refs {
+		if _, err := avro.ParseWithCache(r, "", cache); err != nil {
+			return nil, fmt.Errorf("a referenced schema: %w", err)
+		}
+	}
+	s, err := avro.ParseWithCache(schema, "", cache)
+	if err != nil {
+		return nil, err
+	}
+	return &avroCodec{schema: s, avroJSON: avroJSON}, nil
+}
+
+func (c *avroCodec) stringTyped() bool { return c.schema.Type() == avro.String }
+func (c *avroCodec) indexes() []int    { return nil }
+
+func (c *avroCodec) encode(doc []byte) ([]byte, error) {
+	d := json.NewDecoder(bytes.NewReader(doc))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		return nil, mismatch("$", "the body is not JSON: %v", err)
+	}
+	if d.More() {
+		return nil, mismatch("$", "the body holds more than one JSON value")
+	}
+	native, err := c.walk(c.schema, v, "$")
+	if err != nil {
+		return nil, err
+	}
+	out, err := avro.Marshal(c.schema, native)
+	if err != nil {
+		return nil, mismatch("$", "%v", err)
+	}
+	return out, nil
+}
+
+// walk turns the JSON value v at path into s's native value.
+func (c *avroCodec) walk(s avro.Schema, v any, path string) (any, error) {
+	switch s := s.(type) {
+	case *avro.RefSchema:
+		return c.walk(s.Schema(), v, path)
+	case *avro.UnionSchema:
+		return c.union(s, v, path)
+	case *avro.RecordSchema:
+		obj, ok := v.(map[string]any)
+		if !ok {
+			return nil, expected(path, "an object ("+s.FullName()+")", v)
+		}
+		out := make(map[string]any, len(s.Fields()))
+		for _, f := range s.Fields() {
+			fv, present := obj[f.Name()]
+			if !present {
+				if f.HasDefault() {
+					n, err := c.defaultOf(f, path+"."+f.Name())
+					if err != nil {
+						return nil, err
+					}
+					out[f.Name()] = n
+					continue
+				}
+				if nullable(f.Type()) {
+					out[f.Name()] = nil
+					continue
+				}
+				return nil, mismatch(path+"."+f.Name(), "is required")
+			}
+			n, err := c.walk(f.Type(), fv, path+"."+f.Name())
+			if err != nil {
+				return nil, err
+			}
+			out[f.Name()] = n
+		}
+		for name := range obj {
+			if !hasField(s, name) {
+				return nil, mismatch(path+"."+name, "is not a field of %s", s.FullName())
+			}
+		}
+		return out, nil
+	case *avro.ArraySchema:
+		arr, ok := v.([]any)
+		if !ok {
+			return nil, expected(path, "an array", v)
+		}
+		out := make([]any, len(arr))
+		for i, item := range arr {
+			n, err := c.walk(s.Items(), item, fmt.Sprintf("%s[%d]", path, i))
+			if err != nil {
+				return nil, err
+			}
+			out[i] = n
+		}
+		return out, nil
+	case *avro.MapSchema:
+		obj, ok := v.(map[string]any)
+		if !ok {
+			return nil, expected(path, "an object (a map)", v)
+		}
+		out := make(map[string]any, len(obj))
+		for k, item := range obj {
+			n, err := c.walk(s.Values(), item, path+"."+k)
+			if err != nil {
+				return nil, err
+			}
+			out[k] = n
+		}
+		return out, nil
+	case *avro.EnumSchema:
+		str, ok := v.(string)
+		if !ok {
+			return nil, expected(path, "a string (one of "+strings.Join(s.Symbols(), ", ")+")", v)
+		}
+		for _, sym := range s.Symbols() {
+			if sym == str {
+				return str, nil
+			}
+		}
+		return nil, mismatch(path, "%q is not one of %s", str, strings.Join(s.Symbols(), ", "))
+	case *avro.FixedSchema:
+		if l := s.Logical(); l != nil && l.Type() == avro.Decimal {
+			return decimal(v, path)
+		}
+		b, err := bytesOf(v, path)
+		if err == nil && len(b) != s.Size() {
+			return nil, mismatch(path, "expected %d bytes (fixed %s), got %d", s.Size(), s.FullName(), len(b))
+		}
+		var arr any = b
+		if err == nil {
+			fixed := make([]byte, s.Size())
+			copy(fixed, b)
+			arr = fixed
+		}
+		return arr, err
+	case *avro.PrimitiveSchema:
+		return primitive(s, v, path)
+	case *avro.NullSchema:
+		if v != nil {
+			return nil, expected(path, "null", v)
+		}
+		return nil, nil
+	}
+	return nil, mismatch(path, "schema type %s is not supported", s.Type())
+}
+
+// defaultOf is a field's default as a native value: the schema's JSON
+// default, walked like a document (in plain form: Avro's defaults of a
+// union are the first branch's, unwrapped).
+func (c *avroCodec) defaultOf(f *avro.Field, path string) (any, error) {
+	js, err := json.Marshal(f.Default())
+	if err != nil {
+		return nil, mismatch(path, "the schema's default: %v", err)
+	}
+	d := json.NewDecoder(bytes.NewReader(js))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		return nil, mismatch(path, "the schema's default: %v", err)
+	}
+	plain := &avroCodec{schema: c.schema}
+	return plain.walk(f.Type(), v, path)
+}
+
+// union picks the branch of v: Avro's JSON encoding names it; plain JSON
+// picks by the value's type.
+func (c *avroCodec) union(s *avro.UnionSchema, v any, path string) (any, error) {
+	if v == nil {
+		if !nullable(s) {
+			return nil, mismatch(path, "expected one of %s, got null", branchNames(s))
+		}
+		return nil, nil
+	}
+	if c.avroJSON {
+		obj, ok := v.(map[string]any)
+		if !ok || len(obj) != 1 {
+			return nil, mismatch(path, `expected a union value as {"<branch>": value} (avro_json "avro"), got %s`, jsonType(v))
+		}
+		for name, inner := range obj {
+			for _, t := range s.Types() {
+				if branchName(t) == name {
+					n, err := c.walk(t, inner, path)
+					if err != nil {
+						return nil, err
+					}
+					return map[string]any{name: n}, nil
+				}
+			}
+			return nil, mismatch(path, "%q is not a branch of the union (%s)", name, branchNames(s))
+		}
+	}
+	var firstErr error
+	for _, t := range s.Types() {
+		if t.Type() == avro.Null {
+			continue
+		}
+		n, err := c.walk(t, v, path)
+		if err == nil {
+			return map[string]any{branchName(t): n}, nil
+		}
+		if firstErr == nil || !strings.HasPrefix(err.Error(), path+": expected") {
+			firstErr = err // a nested error says more than "expected X"
+		}
+	}
+	if len(s.Types()) == 1 || (len(s.Types()) == 2 && nullable(s)) {
+		return nil, firstErr
+	}
+	return nil, mismatch(path, "expected one of %s, got %s", branchNames(s), jsonType(v))
+}
+
+func primitive(s *avro.PrimitiveSchema, v any, path string) (any, error) {
+	if l := s.Logical(); l != nil {
+		return logical(s, l, v, path)
+	}
+	switch s.Type() {
+	case avro.String:
+		str, ok := v.(string)
+		if !ok {
+			return nil, expected(path, "a string", v)
+		}
+		return str, nil
+	case avro.Boolean:
+		b, ok := v.(bool)
+		if !ok {
+			return nil, expected(path, "a boolean", v)
+		}
+		return b, nil
+	case avro.Int, avro.Long:
+		n, ok := v.(json.Number)
+		if !ok {
+			return nil, expected(path, "a number ("+string(s.Type())+")", v)
+		}
+		i, err := strconv.ParseInt(string(n), 10, 64)
+		if err != nil || (s.Type() == avro.Int && int64(int32(i)) != i) {
+			return nil, mismatch(path, "%s is not an %s", n, s.Type())
+		}
+		if s.Type() == avro.Int {
+			return int(i), nil
+		}
+		return i, nil
+	case avro.Float, avro.Double:
+		n, ok := v.(json.Number)
+		if !ok {
+			return nil, expected(path, "a number ("+string(s.Type())+")", v)
+		}
+		f, err := n.Float64()
+		if err != nil {
+			return nil, mismatch(path, "%s is not a %s", n, s.Type())
+		}
+		if s.Type() == avro.Float {
+			return float32(f), nil
+		}
+		return f, nil
+	case avro.Bytes:
+		return bytesOf(v, path)
+	}
+	return nil, mismatch(path, "schema type %s is not supported", s.Type())
+}
+
+var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+func logical(s *avro.PrimitiveSchema, l avro.LogicalSchema, v any, path string) (any, error) {
+	switch l.Type() {
+	case avro.Decimal:
+		return decimal(v, path)
+	case avro.UUID:
+		str, ok := v.(string)
+		if !ok || !uuidRE.MatchString(str) {
+			return nil, expected(path, "a UUID", v)
+		}
+		return str, nil
+	case avro.TimestampMillis, avro.TimestampMicros, avro.LocalTimestampMillis, avro.LocalTimestampMicros:
+		switch v := v.(type) {
+		case string:
+			t, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				return nil, mismatch(path, "expected an RFC 3339 timestamp, got %q", v)
+			}
+			return t, nil
+		case json.Number:
+			n, err := strconv.ParseInt(string(v), 10, 64)
+			if err != nil {
+				return nil, mismatch(path, "%s is not a whole number", v)
+			}
+			if l.Type() == avro.TimestampMillis || l.Type() == avro.LocalTimestampMillis {
+				return time.UnixMilli(n).UTC(), nil
+			}
+			return time.UnixMicro(n).UTC(), nil
+		}
+		return nil, expected(path, "a timestamp (RFC 3339 text or a number)", v)
+	case avro.Date:
+		switch v := v.(type) {
+		case string:
+			t, err := time.Parse(time.DateOnly, v)
+			if err != nil {
+				return nil, mismatch(path, "expected a date (2006-01-02), got %q", v)
+			}
+			return t, nil
+		case json.Number:
+			n, err := strconv.ParseInt(string(v), 10, 32)
+			if err != nil {
+				return nil, mismatch(path, "%s is not a number of days", v)
+			}
+			return time.Unix(n*86400, 0).UTC(), nil
+		}
+		return nil, expected(path, "a date (2006-01-02 or days since 1970-01-01)", v)
+	case avro.TimeMillis, avro.TimeMicros:
+		switch v := v.(type) {
+		case string:
+			t, err := time.Parse("15:04:05.999999", v)
+			if err != nil {
+				return nil, mismatch(path, "expected a time of day (15:04:05.000), got %q", v)
+			}
+			return time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute +
+				time.Duration(t.Second())*time.Second + time.Duration(t.Nanosecond()), nil
+		case json.Number:
+			n, err := strconv.ParseInt(string(v), 10, 64)
+			if err != nil {
+				return nil, mismatch(path, "%s is not a whole number", v)
+			}
+			if l.Type() == avro.TimeMillis {
+				return time.Duration(n) * time.Millisecond, nil
+			}
+			return time.Duration(n) * time.Microsecond, nil
+		}
+		return nil, expected(path, "a time of day", v)
+	}
+	// A logical type hamba knows but the JSON forms above do not: the
+	// underlying type.
+	return primitive(avro.NewPrimitiveSchema(s.Type(), nil), v, path)
+}
+
+func decimal(v any, path string) (any, error) {
+	var text string
+	switch v := v.(type) {
+	case json.Number:
+		text = string(v)
+	case string:
+		text = v
+	default:
+		return nil, expected(path, "a decimal (a number or numeric text)", v)
+	}
+	r, ok := new(big.Rat).SetString(text)
+	if !ok {
+		return nil, mismatch(path, "%q is not a decimal number", text)
+	}
+	return r, nil
+}
+
+func bytesOf(v any, path string) ([]byte, error) {
+	str, ok := v.(string)
+	if !ok {
+		return nil, expected(path, "a string (bytes)", v)
+	}
+	if rest, ok := strings.CutPrefix(str, "base64:"); ok {
+		b, err := base64.StdEncoding.DecodeString(rest)
+		if err != nil {
+			return nil, mismatch(path, "invalid base64: %v", err)
+		}
+		return b, nil
+	}
+	out := make([]byte, 0, len(str))
+	for _, r := range str {
+		if r > 0xff {
+			return nil, mismatch(path, `bytes as text hold code points up to \u00ff; use "base64:..." for others`)
+		}
+		out = append(out, byte(r))
+	}
+	return out, nil
+}
+
+func nullable(s avro.Schema) bool {
+	u, ok := s.(*avro.UnionSchema)
+	if !ok {
+		return s.Type() == avro.Null
+	}
+	for _, t := range u.Types() {
+		if t.Type() == avro.Null {
+			return true
+		}
+	}
+	return false
+}
+
+func hasField(s *avro.RecordSchema, name string) bool {
+	for _, f := range s.Fields() {
+		if f.Name() == name {
+			return true
+		}
+	}
+	return false
+}
+
+// branchName is a union branch's key in hamba's map form (and Avro's JSON
+// encoding): the full name of a named type, else the type, with its
+// logical type ("long.timestamp-millis").
+func branchName(s avro.Schema) string {
+	if r, ok := s.(*avro.RefSchema); ok {
+		s = r.Schema()
+	}
+	if n, ok := s.(avro.NamedSchema); ok {
+		return n.FullName()
+	}
+	if p, ok := s.(*avro.PrimitiveSchema); ok && p.Logical() != nil {
+		return string(p.Type()) + "." + string(p.Logical().Type())
+	}
+	return string(s.Type())
+}
+
+func branchNames(u *avro.UnionSchema) string {
+	names := make([]string, len(u.Types()))
+	for i, t := range u.Types() {
+		names[i] = branchName(t)
+	}
+	return strings.Join(names, ", ")
+}
+
+func expected(path, what string, got any) *Error {
+	return mismatch(path, "expected %s, got %s", what, jsonType(got))
+}
+
+// jsonType names a decoded JSON value's type as an error should.
+func jsonType(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "boolean"
+	case json.Number:
+		return "number"
+	case string:
+		return "string"
+	case []any:
+		return "array"
+	case map[string]any:
+		return "object"
+	default:
+		return fmt.Sprintf("%T", v)
+	}
+}
