@@ -36,7 +36,7 @@ type RecordSchema struct {
 	// strategy) and Version.
 	ID int
 	// Subject is fixed when set; otherwise the Strategy names it.
-	Subject string
+	Subject  string
 	Strategy string
 	// RecordName is for the record-name strategies.
 	RecordName string
