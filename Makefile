@@ -72,14 +72,15 @@ abi-check: $(SO)
 dynmod-check: $(DYNMOD)
 	e2e/dynmod-check.sh $(DYNMOD)
 
-# Starts a broker for the run and stops it afterwards, even on failure.
+# Starts a broker and a schema registry for the run and stops them
+# afterwards, even on failure.
 integration:
-	e2e/with-kafka.sh $(GO) test -race -count=1 -tags integration ./e2e/integration/...
+	e2e/with-kafka.sh e2e/with-registry.sh $(GO) test -race -count=1 -tags integration ./e2e/integration/...
 
 # The same suite against each adapter that runs in a real Envoy here.
 e2e: $(EXTPROC) $(DYNMOD)
-	E2E_ADAPTER=extproc e2e/with-kafka.sh $(GO) test -count=1 -tags e2e -timeout 15m ./e2e/envoy/...
-	E2E_ADAPTER=dynmod e2e/with-kafka.sh $(GO) test -count=1 -tags e2e -timeout 15m ./e2e/envoy/...
+	E2E_ADAPTER=extproc e2e/with-kafka.sh e2e/with-registry.sh $(GO) test -count=1 -tags e2e -timeout 15m ./e2e/envoy/...
+	E2E_ADAPTER=dynmod e2e/with-kafka.sh e2e/with-registry.sh $(GO) test -count=1 -tags e2e -timeout 15m ./e2e/envoy/...
 
 # make bench: BENCHMARKS.md from one run on this machine (not part of make
 # test: it needs the machine to itself; about 30 minutes). BENCH_FLAGS go to

@@ -66,6 +66,8 @@ var stack struct {
 	// metrics is the ext_proc server's /metrics and /ready base URL
 	// (extproc only).
 	metrics string
+	// registry is the schema registry's Confluent API ($SCHEMA_REGISTRY_URL).
+	registry string
 }
 
 const (
@@ -89,6 +91,9 @@ const (
 	stalledTimeout = 30 * time.Second
 	// asyncTopic is the async config's (/async).
 	asyncTopic = "e2e-async"
+	// schemaTopic is the schema config's (/schema): Avro values through
+	// the registry e2e/with-registry.sh starts.
+	schemaTopic = "e2e-schema"
 	// stalledBuffer and stalledDelivery: the async-stalled config's buffer
 	// bound and delivery timeout.
 	stalledBuffer   = 5
@@ -100,7 +105,7 @@ const (
 
 // suiteTopics are the topics the suite creates (3 partitions, 5 MiB
 // max.message.bytes), as e2e/run.sh does for `make run`.
-var suiteTopics = []string{topic, ordersTopic, auditTopic, rawTopic, ceTopic, secretTopic, asyncTopic}
+var suiteTopics = []string{topic, ordersTopic, auditTopic, rawTopic, ceTopic, secretTopic, asyncTopic, schemaTopic}
 
 func TestMain(m *testing.M) {
 	// The servers' Pdeathsig fires when the thread that started them ends:
@@ -131,6 +136,10 @@ func runTests(m *testing.M) (int, error) {
 	stack.bootstrap = os.Getenv("KAFKA_BOOTSTRAP")
 	if stack.bootstrap == "" {
 		return 1, fmt.Errorf("KAFKA_BOOTSTRAP is not set: run `make e2e`, which starts a broker")
+	}
+	stack.registry = os.Getenv("SCHEMA_REGISTRY_URL")
+	if stack.registry == "" {
+		return 1, fmt.Errorf("SCHEMA_REGISTRY_URL is not set: run `make e2e`, which starts a schema registry (e2e/with-registry.sh)")
 	}
 	out, err := exec.Command(filepath.Join(root, "e2e", "envoy.sh"), "path").Output()
 	if err != nil {
@@ -315,15 +324,22 @@ configs:
     topic: %[11]s
     produce_timeout: 1s
     async: {enabled: true, buffer_records: %[14]d, delivery_timeout: %[15]s}
+  # Avro values, the schema from the registry (issue 12).
+  schema:
+    bootstrap_servers: [%[1]q]
+    topic: %[16]s
+    schema_registry:
+      urls: [%[17]q]
+      value: {format: avro}
 `, bootstrap, topic, produceTimeout, ordersTopic, auditTopic, missingTopic, batchBytes, rawTopic, ceTopic,
-		stack.stalled.Addr(), stalledTopic, stalledTimeout, asyncTopic, stalledBuffer, stalledDelivery)
+		stack.stalled.Addr(), stalledTopic, stalledTimeout, asyncTopic, stalledBuffer, stalledDelivery, schemaTopic, stack.registry)
 }
 
 // testRoutes are the test-only routes (path prefix → named config), on
 // both adapters. The demo's own /raw and /cloudevents routes come from the
 // bootstrap file.
 var testRoutes = [][2]string{{"/audit", "audit"}, {"/small", "small"}, {"/stalled", "stalled"},
-	{"/async-stalled", "async-stalled"}, {"/async", "async"}}
+	{"/async-stalled", "async-stalled"}, {"/async", "async"}, {"/schema", "schema"}}
 
 // writeEnvoyConfig is e2e/envoy-extproc.yaml (the bootstrap `make run` uses)
 // on this run's ports (its /raw and /cloudevents routes included), plus
