@@ -103,7 +103,12 @@ func resolveSchemaRegistry(c *Config, p *problems) *Registry {
 	for i, raw := range r.GetUrls() {
 		u, err := url.Parse(raw)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			sub.add("urls["+strconv.Itoa(i)+"]", "%q is not an http or https URL", raw)
+			sub.add("urls["+strconv.Itoa(i)+"]", "is not an http or https URL")
+			continue
+		}
+		if u.User != nil {
+			// Errors print URLs: credentials in one would reach the logs.
+			sub.add("urls["+strconv.Itoa(i)+"]", "holds credentials; set username and password (or password_file) instead")
 			continue
 		}
 		out.URLs = append(out.URLs, strings.TrimSuffix(raw, "/"))

@@ -34,7 +34,8 @@ func TestSchemaRegistryErrorsNameTheField(t *testing.T) {
 	}
 	for _, tc := range []struct{ section, want string }{
 		{`{}`, "schema_registry.urls: is required: the base URL of the registry's Confluent API, e.g. http://registry:8081; schema_registry.value: is required (or key): what the registry's schemas serialise"},
-		{`{"urls":["ftp://x"],"value":{"format":"avro"}}`, `schema_registry.urls[0]: "ftp://x" is not an http or https URL`},
+		{`{"urls":["ftp://x"],"value":{"format":"avro"}}`, `schema_registry.urls[0]: is not an http or https URL`},
+		{`{"urls":["https://u:hunter2@r"],"value":{"format":"avro"}}`, `schema_registry.urls[0]: holds credentials; set username and password (or password_file) instead`},
 		{`{"urls":["http://r"],"value":{"format":"xml"}}`, `schema_registry.value.format: must be "avro", "json_schema" or "protobuf", got "xml"`},
 		{`{"urls":["http://r"],"value":{}}`, `schema_registry.value.format: is required: "avro", "json_schema" or "protobuf"`},
 		{`{"urls":["http://r"],"value":{"format":"avro","version":"newest"}}`, `schema_registry.value.version: must be a version number or "latest", got "newest"`},

@@ -71,6 +71,9 @@ type compiled struct {
 // New is the registry of cfg. It connects to nothing until a schema is
 // needed; Warm starts fetching the ones a config will need.
 func New(cfg *config.Registry, log *slog.Logger) *Registry {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tlsfiles.Config(cfg.TLS, nil)
 	hc := &http.Client{Timeout: cfg.Timeout, Transport: tr}
@@ -201,7 +204,7 @@ func (r *Registry) startFetch(e *entry, l lookup, b *config.RecordSchema) {
 	}
 	e.inflight = make(chan struct{})
 	go func() {
-		c, err := r.load(l, b)
+		c, err := r.loadSafely(l, b)
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		switch {
@@ -235,6 +238,18 @@ func describe(l lookup) string {
 	default:
 		return "subject " + l.subject + " version " + strconv.Itoa(l.version)
 	}
+}
+
+// loadSafely is load in a goroutine of its own: a panic there (a
+// library's, on a schema it chokes on) would end the whole process, Envoy
+// included; it becomes the fetch's error.
+func (r *Registry) loadSafely(l lookup, b *config.RecordSchema) (c *compiled, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			c, err = nil, &Error{Kind: BadResponse, What: describe(l), Err: fmt.Errorf("compiling the registry's schema panicked: %v", p)}
+		}
+	}()
+	return r.load(l, b)
 }
 
 // load fetches l's schema and its references and compiles them.

@@ -3,6 +3,10 @@ package schema
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -216,4 +220,50 @@ func TestAutoRegister(t *testing.T) {
 	if f.Versions("fresh-value") != 1 {
 		t.Errorf("fresh-value has %d versions after auto-registration, want 1", f.Versions("fresh-value"))
 	}
+}
+
+// TLS to the registry, verified against the configured CA, with basic
+// authentication from a password file (read per request: a rotated one
+// is used); a wrong password is the registry's refusal, not an outage.
+func TestTLSAndBasicAuth(t *testing.T) {
+	f, caFile := registrytest.NewTLS(t, "ingest", "s3cret")
+	f.Register("t-value", "", `"string"`)
+	pwFile := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pwFile, []byte("wrong\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := resolveRegistry(t, fmt.Sprintf(`{"urls":[%q],"username":"ingest","password_file":%q,"tls":{"enabled":true,"ca_file":%q},"value":{"format":"avro"}}`,
+		f.URL(), pwFile, caFile))
+	r := New(cfg, nil)
+	_, err := r.Value(context.Background(), "t", []byte(`"x"`))
+	if k, ok := kindOf(err); !ok || k != BadResponse {
+		t.Fatalf("wrong password: %v, want a BadResponse", err)
+	}
+	if err := os.WriteFile(pwFile, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond) // the failure's hold
+	if _, err := r.Value(context.Background(), "t", []byte(`"x"`)); err != nil {
+		t.Fatalf("after the password file changed: %v", err)
+	}
+
+	// Without the CA, the server's certificate is not trusted.
+	cfg = resolveRegistry(t, fmt.Sprintf(`{"urls":[%q],"username":"ingest","password":"s3cret","value":{"format":"avro"}}`, f.URL()))
+	_, err = New(cfg, nil).Value(context.Background(), "t", []byte(`"x"`))
+	if k, ok := kindOf(err); !ok || k != Unavailable || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("untrusted certificate: %v", err)
+	}
+}
+
+func resolveRegistry(t *testing.T, section string) *config.Registry {
+	t.Helper()
+	cfg, err := config.FromJSON([]byte(`{"bootstrap_servers":["k:9092"],"topic":"t","schema_registry":` + section + `}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := config.Resolve(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.Schemas
 }

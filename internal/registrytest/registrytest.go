@@ -5,10 +5,13 @@ package registrytest
 
 import (
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -128,4 +131,25 @@ func (f *Registry) serve(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNotFound)
 		fmt.Fprint(w, `{"error_code":404,"message":"no such endpoint"}`)
 	}
+}
+
+// NewTLS is New over TLS (the httptest certificate, written to CAFile)
+// requiring basic authentication as user with password.
+func NewTLS(t testing.TB, user, password string) (r *Registry, caFile string) {
+	f := &Registry{nextID: 100, byID: map[int]fakeSchema{}, subjects: map[string][]int{}}
+	f.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, p, ok := r.BasicAuth(); !ok || u != user || p != password {
+			w.WriteHeader(http.StatusUnauthorized)
+			fmt.Fprint(w, `{"error_code":40101,"message":"Unauthorized"}`)
+			return
+		}
+		f.serve(w, r)
+	}))
+	t.Cleanup(f.srv.Close)
+	caFile = filepath.Join(t.TempDir(), "registry-ca.pem")
+	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.srv.Certificate().Raw})
+	if err := os.WriteFile(caFile, pemBytes, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return f, caFile
 }
