@@ -158,12 +158,19 @@ func TestSchemaJSONSchemaWithAReference(t *testing.T) {
 	valueID, _ := register(t, topic+"-value", `{"$schema":"http://json-schema.org/draft-07/schema#","type":"object",
 	  "properties":{"id":{"type":"integer"},"total":{"$ref":"`+money+`"}},"required":["id"]}`, srclient.Json,
 		srclient.Reference{Name: money, Subject: money, Version: mv})
-	cfg, _ := parse(t, kafkaConfig(bootstrap, topic, map[string]any{
-		"schema_registry": map[string]any{"urls": []any{registryURL(t)}, "value": map[string]any{"format": "json_schema"}}}))
-	if r := postJSON(t, cfg, "/", `{ "id": 7, "total": { "amount": 9.5 } }`); r.Status != 200 {
+	keyID, _ := register(t, topic+"-key", `{"$schema":"http://json-schema.org/draft-07/schema#","type":"string","pattern":"^k-"}`, srclient.Json)
+	cfg, _ := parse(t, kafkaConfig(bootstrap, topic, map[string]any{"key_query_arg": "key",
+		"schema_registry": map[string]any{"urls": []any{registryURL(t)}, "value": map[string]any{"format": "json_schema"}, "key": map[string]any{"format": "json_schema"}}}))
+	if r := postJSON(t, cfg, "/?key=k-7", `{ "id": 7, "total": { "amount": 9.5 } }`); r.Status != 200 {
 		t.Fatalf("%d %s", r.Status, r.Body)
 	}
-	id, payload := framed(t, kafkatest.Read(t, bootstrap, topic, 0, 1)[0].Value)
+	rec := kafkatest.Read(t, bootstrap, topic, 0, 1)[0]
+	if kid, key := framed(t, rec.Key); kid != keyID || string(key) != `"k-7"` {
+		t.Errorf("key: id %d (want %d), %s", kid, keyID, key)
+	}
+	expectReply(t, postJSON(t, cfg, "/?key=x-7", `{"id": 7}`), 400,
+		`{"message":"Bad Request","error":"$: does not match pattern '^k-'"}`, "kafka_upstream_schema_mismatch")
+	id, payload := framed(t, rec.Value)
 	var doc map[string]any
 	if err := json.Unmarshal(payload, &doc); err != nil || id != valueID || string(payload) != `{"id":7,"total":{"amount":9.5}}` {
 		t.Errorf("id %d (want %d), payload %s (%v)", id, valueID, payload, err)
@@ -185,10 +192,25 @@ func TestSchemaProtobufWithAnImportAndFanOut(t *testing.T) {
 	ids := map[string]int{}
 	ids[a], _ = register(t, a+"-value", order, srclient.Protobuf, ref)
 	ids[b], _ = register(t, b+"-value", order, srclient.Protobuf, ref)
-	cfg, _ := parse(t, kafkaConfig(bootstrap, a, map[string]any{"allowed_topics": []any{b}, "topics_query_arg": "topics",
-		"schema_registry": map[string]any{"urls": []any{registryURL(t)}, "value": map[string]any{"format": "protobuf"}}}))
-	if r := postJSON(t, cfg, "/?topics="+a+","+b, `{"id": "42", "total": {"currency": "EUR", "units": 9}, "tags": ["x", "y"]}`); r.Status != 200 {
+	keyProto := "syntax = \"proto3\";\npackage " + pkg + ".keys;\nmessage OrderKey { string id = 1; }\n"
+	keyID, _ := register(t, "order-keys-"+pkg, keyProto, srclient.Protobuf)
+	cfg, _ := parse(t, kafkaConfig(bootstrap, a, map[string]any{"allowed_topics": []any{b}, "topics_query_arg": "topics", "key_header": "x-key",
+		"schema_registry": map[string]any{"urls": []any{registryURL(t)}, "value": map[string]any{"format": "protobuf"},
+			"key": map[string]any{"format": "protobuf", "subject": "order-keys-" + pkg}}}))
+	s := newStream(cfg)
+	s.send(t, filtertest.NewHeaders(":method", "POST", ":path", "/?topics="+a+","+b, ":authority", authority, "content-type", "application/json",
+		"x-key", `{"id": "o-42"}`), []byte(`{"id": "42", "total": {"currency": "EUR", "units": 9}, "tags": ["x", "y"]}`))
+	if r := s.finish(t); r.Status != 200 {
 		t.Fatalf("%d %s", r.Status, r.Body)
+	}
+	kfds, err := (protoparse.Parser{Accessor: protoparse.FileContentsFromMap(map[string]string{"key.proto": keyProto})}).ParseFiles("key.proto")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kid, krest := framed(t, kafkatest.Read(t, bootstrap, b, 0, 1)[0].Key)
+	key := dynamic.NewMessage(kfds[0].FindMessage(pkg + ".keys.OrderKey"))
+	if err := key.Unmarshal(krest[1:]); kid != keyID || krest[0] != 0 || err != nil || key.GetFieldByName("id") != "o-42" {
+		t.Errorf("key: id %d (want %d), %v %v", kid, keyID, key, err)
 	}
 	fds, err := (protoparse.Parser{Accessor: protoparse.FileContentsFromMap(map[string]string{"order.proto": order, moneyFile: money})}).ParseFiles("order.proto")
 	if err != nil {
