@@ -65,7 +65,7 @@ func TestSchemaFailureReplies(t *testing.T) {
 	reg.Register("a-value", "", orderSchema)
 	reg.Register("a-key", "", `"string"`)
 	p, m := schemaPipeline(t, reg.URL(), &config.Config{BootstrapServers: c.ListenAddrs(), Topic: "a",
-		AllowedTopics: []string{"nosubject", "other"}, TopicsQueryArg: new("topics"), ProduceTimeout: durationpb.New(2e9)})
+		AllowedTopics: []string{"nosubject"}, TopicsQueryArg: new("topics"), ProduceTimeout: durationpb.New(2e9)})
 
 	r := handle(t, p, post("/", `{"id": "seven"}`, "content-type", "application/json"))
 	expect(t, r, 400, `{"message":"Bad Request","error":"$.id: expected a number (long), got string"}`, "kafka_upstream_schema_mismatch")
@@ -75,11 +75,16 @@ func TestSchemaFailureReplies(t *testing.T) {
 		t.Errorf("unknown subject: %d %s %s", r.Status, r.Details, r.Body)
 	}
 
-	// (A failed fetch answers for itself for a second: another subject.)
+	// A registry answering garbage (from the first fetch on: the one at
+	// load included, whose failure answers for a second).
 	reg.Garbage.Store(true)
-	r = handle(t, p, post("/?topics=other", `{"id": 1}`))
+	pg, mg := schemaPipeline(t, reg.URL(), &config.Config{BootstrapServers: c.ListenAddrs(), Topic: "other", ProduceTimeout: durationpb.New(2e9)})
+	r = handle(t, pg, post("/", `{"id": 1}`))
 	if r.Status != 502 || r.Details != "kafka_upstream_registry_error" || !strings.Contains(string(r.Body), reg.URL()) {
 		t.Errorf("garbage: %d %s %s", r.Status, r.Details, r.Body)
+	}
+	if mg.Requests(metrics.RegistryError) != 1 {
+		t.Errorf("registry_error counted %d times", mg.Requests(metrics.RegistryError))
 	}
 	reg.Garbage.Store(false)
 
@@ -96,7 +101,28 @@ func TestSchemaFailureReplies(t *testing.T) {
 	if n := kfaketest.Records(t, c, "nosubject"); n != 0 {
 		t.Errorf("%d records published to the topic without a subject", n)
 	}
-	if m.Requests(metrics.SchemaMismatch) != 1 || m.Requests(metrics.SchemaNotFound) != 1 || m.Requests(metrics.RegistryError) != 1 {
-		t.Errorf("outcomes: mismatch %d, not found %d, registry error %d", m.Requests(metrics.SchemaMismatch), m.Requests(metrics.SchemaNotFound), m.Requests(metrics.RegistryError))
+	if m.Requests(metrics.SchemaMismatch) != 1 || m.Requests(metrics.SchemaNotFound) != 1 {
+		t.Errorf("outcomes: mismatch %d, not found %d", m.Requests(metrics.SchemaMismatch), m.Requests(metrics.SchemaNotFound))
 	}
+}
+
+// source: envelope: the schema applies to the Kong envelope the format
+// builds, not to the body.
+func TestSchemaOnTheEnvelope(t *testing.T) {
+	c := kfaketest.NewCluster(t, "a")
+	reg := registrytest.New(t)
+	id := reg.Register("a-value", "JSON", `{"$schema":"http://json-schema.org/draft-07/schema#","type":"object",
+	  "properties":{"method":{"const":"POST"},"body_args":{"type":"object","required":["n"]}},"required":["method","body_args"]}`)
+	cfg := &config.Config{BootstrapServers: c.ListenAddrs(), Topic: "a", ForwardMethod: new(true), ForwardBody: new(true),
+		SchemaRegistry: &config.SchemaRegistry{Urls: []string{reg.URL()}, Value: &config.SchemaBinding{Format: "json_schema", Source: "envelope"}}}
+	p, _ := countingPipeline(t, cfg, nil)
+	if r := handle(t, p, post("/", `{"n": 1}`, "content-type", "application/json")); r.Status != 200 {
+		t.Fatalf("%d %s", r.Status, r.Body)
+	}
+	v := []byte(kfaketest.ReadRecords(t, c, "a", 1)[0].Value)
+	if int(binary.BigEndian.Uint32(v[1:5])) != id || !strings.Contains(string(v[5:]), `"method":"POST"`) {
+		t.Errorf("value % x", v)
+	}
+	r := handle(t, p, post("/", `{"m": 1}`, "content-type", "application/json"))
+	expect(t, r, 400, `{"message":"Bad Request","error":"$.body_args: missing properties: 'n'"}`, "kafka_upstream_schema_mismatch")
 }

@@ -268,7 +268,7 @@ func (r *Registry) load(l lookup, b *config.RecordSchema) (*compiled, error) {
 		return nil, err
 	}
 	if got := formatOf(s); got != b.Format {
-		return nil, &Error{Kind: BadResponse, What: describe(l), Err: fmt.Errorf("the registry holds a %s schema, the config says %s", got, b.Format)}
+		return nil, &Error{Kind: BadResponse, What: describe(l), Err: fmt.Errorf("the registry's schema is %s, the config says %s", got, b.Format)}
 	}
 	refs, order, err := r.references(l, b, s.References(), map[string]bool{})
 	if err != nil {

@@ -267,3 +267,38 @@ func resolveRegistry(t *testing.T, section string) *config.Registry {
 	}
 	return s.Schemas
 }
+
+// By id, and by subject and version number: each the schema it names,
+// whatever the subject's latest is.
+func TestSchemaByIDAndByVersion(t *testing.T) {
+	f := registrytest.New(t)
+	v1 := f.Register("t-value", "", `"string"`)
+	v2 := f.Register("t-value", "", `"long"`)
+	for _, tc := range []struct {
+		b    *config.RecordSchema
+		doc  string
+		want int
+	}{
+		{&config.RecordSchema{Format: config.SchemaAvro, ID: v1}, `"x"`, v1},
+		{&config.RecordSchema{Format: config.SchemaAvro, Version: 1}, `"x"`, v1},
+		{&config.RecordSchema{Format: config.SchemaAvro, Version: 2}, `5`, v2},
+		{&config.RecordSchema{Format: config.SchemaAvro}, `5`, v2},
+	} {
+		out, err := newRegistry(t, f, tc.b, nil).Value(context.Background(), "t", []byte(tc.doc))
+		if err != nil {
+			t.Fatalf("%+v: %v", tc.b, err)
+		}
+		if id, _ := unframe(t, out, 0); id != tc.want {
+			t.Errorf("%+v: id %d, want %d", tc.b, id, tc.want)
+		}
+	}
+	_, err := newRegistry(t, f, &config.RecordSchema{Format: config.SchemaAvro, Version: 3}, nil).Value(context.Background(), "t", []byte(`5`))
+	if k, ok := kindOf(err); !ok || k != NotFound {
+		t.Errorf("version 3: %v", err)
+	}
+	// The registry's type must be the config's.
+	_, err = newRegistry(t, f, &config.RecordSchema{Format: config.SchemaJSON, ID: v1}, nil).Value(context.Background(), "t", []byte(`"x"`))
+	if err == nil || err.Error() != fmt.Sprintf("id %d: the registry's schema is avro, the config says json_schema", v1) {
+		t.Errorf("format mismatch: %v", err)
+	}
+}
