@@ -6,9 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/big"
-	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hamba/avro/v2"
@@ -32,6 +32,9 @@ import (
 type avroCodec struct {
 	schema   avro.Schema
 	avroJSON bool
+	// defaults holds each field default's native value (*avro.Field →
+	// any), made at its first use: read only after, shared by requests.
+	defaults sync.Map
 }
 
 // compileAvro parses schema after the schemas it references (refs, in
@@ -185,6 +188,17 @@ func (c *avroCodec) walk(s avro.Schema, v any, path string) (any, error) {
 // default, walked like a document (in plain form: Avro's defaults of a
 // union are the first branch's, unwrapped).
 func (c *avroCodec) defaultOf(f *avro.Field, path string) (any, error) {
+	if v, ok := c.defaults.Load(f); ok {
+		return v, nil
+	}
+	v, err := c.walkDefault(f, path)
+	if err == nil {
+		c.defaults.Store(f, v)
+	}
+	return v, err
+}
+
+func (c *avroCodec) walkDefault(f *avro.Field, path string) (any, error) {
 	js, err := json.Marshal(f.Default())
 	if err != nil {
 		return nil, mismatch(path, "the schema's default: %v", err)
@@ -294,7 +308,26 @@ func primitive(s *avro.PrimitiveSchema, v any, path string) (any, error) {
 	return nil, mismatch(path, "schema type %s is not supported", s.Type())
 }
 
-var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+// isUUID checks the canonical 8-4-4-4-12 hex form.
+func isUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := range len(s) {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
+}
 
 func logical(s *avro.PrimitiveSchema, l avro.LogicalSchema, v any, path string) (any, error) {
 	switch l.Type() {
@@ -302,7 +335,7 @@ func logical(s *avro.PrimitiveSchema, l avro.LogicalSchema, v any, path string) 
 		return decimal(v, path)
 	case avro.UUID:
 		str, ok := v.(string)
-		if !ok || !uuidRE.MatchString(str) {
+		if !ok || !isUUID(str) {
 			return nil, expected(path, "a UUID", v)
 		}
 		return str, nil
