@@ -4,6 +4,7 @@
 # fetched here, so the broker jars come from Maven Central via e2e/kafka/pom.xml.
 #
 # Usage: e2e/kafka.sh start|stop|status|env
+#        e2e/kafka.sh fetch        # the jars only; prints their directory
 #        e2e/kafka.sh create-topic NAME [PARTITIONS] [--config KEY=VALUE ...]
 #                                  # idempotent: an existing topic is left as it is
 #        e2e/kafka.sh produce TOPIC [ARGS...]        # one record per stdin line, no key
@@ -682,6 +683,7 @@ main() {
       ;;
     status) cmd_status ;;
     env) cmd_env ;;
+    fetch) check_java && fetch && echo "$LIBS" ;; # for e2e/kafka-cluster.sh
     create-topic) cmd_create_topic "$@" ;;
     produce) cmd_produce "$@" ;;
     produce-keyed) cmd_produce_keyed "$@" ;;
