@@ -34,7 +34,12 @@ type exchangeProc struct {
 	done chan struct{}
 }
 
-func startOwnStack(t *testing.T) *ownStack {
+func startOwnStack(t *testing.T) *ownStack { return startOwnStackOn(t, nil, "") }
+
+// startOwnStackOn is startOwnStack with the default config's cluster
+// replaced by brokers (nil: the suite's broker) and, for ext_proc, the
+// server's whole config file by serverYAML ("" : the suite's).
+func startOwnStackOn(t *testing.T, brokers []string, serverYAML string) *ownStack {
 	t.Helper()
 	dir := t.TempDir()
 	httpPort, adminPort := freePort(), freePort()
@@ -60,7 +65,22 @@ func startOwnStack(t *testing.T) *ownStack {
 	}
 	envoyConfig := filepath.Join(dir, "envoy.yaml")
 	if stack.adapter == dynmod {
-		if err := writeDynmodConfig(envoyConfig, nil); err != nil {
+		var edit func(map[string]any, map[string]any, []any) error
+		if brokers != nil {
+			edit = func(_ map[string]any, filter map[string]any, _ []any) error {
+				var list []any
+				for _, b := range brokers {
+					list = append(list, b)
+				}
+				value, err := dig(filter, "typed_config", "filter_config", "value")
+				if err != nil {
+					return err
+				}
+				value.(map[string]any)["bootstrap_servers"] = list
+				return nil
+			}
+		}
+		if err := writeDynmodConfig(envoyConfig, edit); err != nil {
 			t.Fatal(err)
 		}
 		// The suite's config, on this stack's ports.
@@ -73,7 +93,10 @@ func startOwnStack(t *testing.T) *ownStack {
 	} else {
 		grpcPort := freePort()
 		serverConfig := filepath.Join(dir, "extproc.yaml")
-		os.WriteFile(serverConfig, []byte(serverConfigYAML(stack.bootstrap)), 0o644)
+		if serverYAML == "" {
+			serverYAML = serverConfigYAML(stack.bootstrap)
+		}
+		os.WriteFile(serverConfig, []byte(serverYAML), 0o644)
 		if err := writeEnvoyConfig(envoyConfig, httpPort, adminPort, grpcPort); err != nil {
 			t.Fatal(err)
 		}
@@ -95,7 +118,8 @@ func startOwnStack(t *testing.T) *ownStack {
 		}
 		return nil
 	}); err != nil {
-		t.Fatal(err)
+		logs, _ := os.ReadFile(filepath.Join(dir, "envoy.log"))
+		t.Fatalf("%v\n%s", err, logs)
 	}
 	return s
 }

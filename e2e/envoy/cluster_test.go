@@ -1,0 +1,294 @@
+//go:build e2e
+
+package envoy_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// A replicated cluster under load (make cluster: e2e/kafka-cluster.sh,
+// three brokers, replication factor 3, min.insync.replicas=2): the
+// partition's leader is killed, then a second broker, then both come
+// back. Every request answered 200 (synchronous, acks=all) must be in
+// Kafka afterwards, matched by its x-request-id; the failures while two of
+// three brokers are down end by their deadline with a documented status;
+// service comes back by itself; duplicates are counted.
+//
+// It needs $KAFKA_CLUSTER_BOOTSTRAP (e2e/with-cluster.sh); the suite's
+// single-broker run leaves it out with -skip TestCluster.
+
+func clusterBrokers(t *testing.T) []string {
+	t.Helper()
+	b := os.Getenv("KAFKA_CLUSTER_BOOTSTRAP")
+	if b == "" {
+		t.Fatal("KAFKA_CLUSTER_BOOTSTRAP is not set: run `make cluster` (e2e/with-cluster.sh starts the cluster)")
+	}
+	return strings.Split(b, ",")
+}
+
+func clusterSh(t *testing.T, args ...string) {
+	t.Helper()
+	out, err := exec.Command(filepath.Join(stack.root, "e2e", "kafka-cluster.sh"), args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("kafka-cluster.sh %v: %v\n%s", args, err, out)
+	}
+}
+
+// leaderOf is the node id (1-3) leading topic's partition 0, asked of any
+// live broker.
+func leaderOf(t *testing.T, brokers []string, topic string) int {
+	t.Helper()
+	for _, b := range brokers {
+		conn, err := kafka.DialContext(context.Background(), "tcp", b)
+		if err != nil {
+			continue
+		}
+		parts, err := conn.ReadPartitions(topic)
+		conn.Close()
+		if err == nil && len(parts) > 0 && parts[0].Leader.ID > 0 {
+			return parts[0].Leader.ID
+		}
+	}
+	t.Fatal("no broker says who leads the partition")
+	return 0
+}
+
+type outcome struct {
+	id     string
+	status int
+	body   string
+	took   time.Duration
+	at     time.Duration // since the load began
+}
+
+func TestClusterLeaderAndQuorumLoss(t *testing.T) {
+	brokers := clusterBrokers(t)
+	clusterSh(t, "create-topic", topic, "1")
+	serverYAML := fmt.Sprintf(`
+default:
+  bootstrap_servers: [%s]
+  topic: %s
+  required_acks: -1
+  produce_timeout: 5s
+  forward_body: true
+  headers:
+    forward_http_headers_as_record_headers: true
+    include_headers: [x-request-id]
+`, strings.Join(brokers, ", "), topic)
+	s := startOwnStackOn(t, brokers, serverYAML)
+	procs := []*exchangeProc{s.envoy}
+	if s.server != nil {
+		procs = append(procs, s.server)
+	}
+	fdsBefore := make([]int, len(procs))
+	for i, p := range procs {
+		fdsBefore[i] = openFiles(p.pid)
+	}
+
+	const workers = 6
+	var (
+		mu       sync.Mutex
+		outcomes []outcome
+		seq      atomic.Int64
+		stop     = make(chan struct{})
+		wg       sync.WaitGroup
+	)
+	began := time.Now()
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: workers}}
+	for w := range workers {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				id := fmt.Sprintf("cluster-%d-%d", w, seq.Add(1))
+				t0 := time.Now()
+				code, body, _, err := sendWithID(client, s.url, id)
+				if err != nil {
+					code, body = -1, err.Error()
+				}
+				mu.Lock()
+				outcomes = append(outcomes, outcome{id, code, body, time.Since(t0), t0.Sub(began)})
+				mu.Unlock()
+				if code != 200 {
+					time.Sleep(50 * time.Millisecond) // a failing client backs off a little
+				}
+			}
+		})
+	}
+	phase := func(what string) { t.Logf("%5.1fs %s", time.Since(began).Seconds(), what) }
+
+	time.Sleep(4 * time.Second)
+	leader := leaderOf(t, brokers, topic)
+	clusterSh(t, "kill", strconv.Itoa(leader))
+	phase(fmt.Sprintf("killed node %d, the partition's leader", leader))
+	time.Sleep(6 * time.Second)
+	second := leader%3 + 1
+	clusterSh(t, "kill", strconv.Itoa(second))
+	phase(fmt.Sprintf("killed node %d: one broker of three left, below min.insync.replicas", second))
+	quorumLost := time.Since(began)
+	time.Sleep(8 * time.Second)
+	restarted := time.Since(began)
+	clusterSh(t, "restart", strconv.Itoa(second))
+	phase(fmt.Sprintf("restarted node %d: two brokers again", second))
+	clusterSh(t, "restart", strconv.Itoa(leader))
+	phase(fmt.Sprintf("restarted node %d", leader))
+	// Recovery: the first 200 after the restart.
+	var recovered time.Duration
+	deadline := time.Now().Add(60 * time.Second)
+	for recovered == 0 && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+		mu.Lock()
+		for _, o := range outcomes {
+			if o.status == 200 && o.at > restarted {
+				recovered = o.at - restarted
+				break
+			}
+		}
+		mu.Unlock()
+	}
+	time.Sleep(4 * time.Second)
+	close(stop)
+	wg.Wait()
+	phase("load stopped")
+	if recovered == 0 {
+		t.Fatalf("no request succeeded within 60 s of the restart")
+	}
+
+	// Every 200 is in Kafka; count what else is.
+	acked := map[string]bool{}
+	byStatus := map[int]int{}
+	var slowest time.Duration
+	for _, o := range outcomes {
+		byStatus[o.status]++
+		switch {
+		case o.status == 200:
+			acked[o.id] = true
+		case o.status == 502 || o.status == 503 || o.status == 504:
+			if !strings.HasPrefix(o.body, `{"message":`) {
+				t.Errorf("%s: %d with body %q, want the filter's JSON", o.id, o.status, o.body)
+			}
+		default:
+			t.Errorf("%s at %.1fs: status %d (%s), not a documented one", o.id, o.at.Seconds(), o.status, o.body)
+		}
+		if o.took > slowest {
+			slowest = o.took
+		}
+	}
+	if slowest > 5*time.Second+3*time.Second {
+		t.Errorf("a request took %s, beyond produce_timeout (5s) + 3s", slowest)
+	}
+	inKafka := clusterRecords(t, brokers, topic)
+	missing, duplicates := 0, 0
+	for id := range acked {
+		switch n := inKafka[id]; {
+		case n == 0:
+			missing++
+			t.Errorf("%s was answered 200 and is not in Kafka", id)
+		case n > 1:
+			duplicates += n - 1
+		}
+	}
+	unacked := 0
+	for id, n := range inKafka {
+		if !acked[id] {
+			unacked += n
+		}
+	}
+	statuses := []string{}
+	for code, n := range byStatus {
+		statuses = append(statuses, fmt.Sprintf("%d: %d", code, n))
+	}
+	sort.Strings(statuses)
+	t.Logf("adapter %s: %d requests (%s); %d answered 200, all %d in Kafka (%d missing), %d duplicates of acknowledged records, %d records of requests not answered 200; quorum lost at %.1fs, first restart at %.1fs, first 200 %.1fs after it; slowest request %s",
+		stack.adapter, len(outcomes), strings.Join(statuses, ", "), len(acked), len(acked)-missing, missing, duplicates, unacked,
+		quorumLost.Seconds(), restarted.Seconds(), recovered.Seconds(), slowest.Round(time.Millisecond))
+	if len(acked) < 50 {
+		t.Errorf("only %d requests answered 200: too little load to say anything", len(acked))
+	}
+	if byStatus[200] == len(outcomes) {
+		t.Error("no request failed while two of three brokers were down: the faults did not happen")
+	}
+	for i, p := range procs {
+		if fds := openFiles(p.pid); fdsBefore[i] > 0 && fds > fdsBefore[i]+30 {
+			t.Errorf("pid %d holds %d open files after recovery, %d before the faults", p.pid, fds, fdsBefore[i])
+		}
+	}
+}
+
+func sendWithID(client *http.Client, base, id string) (int, string, http.Header, error) {
+	req, err := http.NewRequest("POST", base+"/cluster", strings.NewReader(`{"id":"`+id+`"}`))
+	if err != nil {
+		return 0, "", nil, err
+	}
+	req.Header.Set("content-type", "application/json")
+	req.Header.Set("x-request-id", id)
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, "", nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), resp.Header, err
+}
+
+// clusterRecords reads the whole of topic's partition 0 from the cluster:
+// x-request-id → how many records carry it.
+func clusterRecords(t *testing.T, brokers []string, topic string) map[string]int {
+	t.Helper()
+	var end int64
+	if err := waitFor(30*time.Second, func() error {
+		conn, err := kafka.DialLeader(context.Background(), "tcp", brokers[0], topic, 0)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		end, err = conn.ReadLastOffset()
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: 0, MaxWait: 100 * time.Millisecond, MaxBytes: 16 << 20})
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out := map[string]int{}
+	for read := int64(0); read < end; read++ {
+		m, err := r.ReadMessage(ctx)
+		if err != nil {
+			t.Fatalf("reading %s: %d of %d records: %v", topic, read, end, err)
+		}
+		for _, h := range m.Headers {
+			if h.Key == "x-request-id" {
+				out[string(h.Value)]++
+			}
+		}
+	}
+	return out
+}
+
+// openFiles counts a process's open file descriptors (0 if unknown).
+func openFiles(pid int) int {
+	entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		return 0
+	}
+	return len(entries)
+}
