@@ -21,6 +21,7 @@ import (
 // down by a test: Envoy with the module, or Envoy and an ext_proc server.
 type ownStack struct {
 	url      string
+	debug    string // the adapter's pprof server (internal/debugserver)
 	envoy    *exchangeProc
 	server   *exchangeProc // ext_proc only
 	exiting  *exchangeProc // what SIGTERM goes to: the module's Envoy, or the server
@@ -42,8 +43,9 @@ func startOwnStack(t *testing.T) *ownStack { return startOwnStackOn(t, nil, "") 
 func startOwnStackOn(t *testing.T, brokers []string, serverYAML string) *ownStack {
 	t.Helper()
 	dir := t.TempDir()
-	httpPort, adminPort := freePort(), freePort()
-	s := &ownStack{url: fmt.Sprintf("http://127.0.0.1:%d", httpPort)}
+	httpPort, adminPort, debugPort := freePort(), freePort(), freePort()
+	s := &ownStack{url: fmt.Sprintf("http://127.0.0.1:%d", httpPort), debug: fmt.Sprintf("http://127.0.0.1:%d", debugPort)}
+	debugAddr := fmt.Sprintf("127.0.0.1:%d", debugPort)
 	run := func(name string, env []string, bin string, args ...string) *exchangeProc {
 		cmd, err := start(filepath.Join(dir, name+".log"), env, bin, args...)
 		if err != nil {
@@ -88,7 +90,7 @@ func startOwnStackOn(t *testing.T, brokers []string, serverYAML string) *ownStac
 		text := strings.Replace(string(b), fmt.Sprintf("port_value: %d", stack.httpPort), fmt.Sprintf("port_value: %d", httpPort), 1)
 		text = strings.Replace(text, fmt.Sprintf("port_value: %d", stack.adminPort), fmt.Sprintf("port_value: %d", adminPort), 1)
 		os.WriteFile(envoyConfig, []byte(text), 0o644)
-		s.envoy = run("envoy", dynmodEnv(), stack.envoyBin, "-c", envoyConfig, "--disable-hot-restart", "--log-level", "warn")
+		s.envoy = run("envoy", append(dynmodEnv(), "KAFKA_UPSTREAM_DEBUG_ADDR="+debugAddr), stack.envoyBin, "-c", envoyConfig, "--disable-hot-restart", "--log-level", "warn")
 		s.exiting, s.exitLog = s.envoy, filepath.Join(dir, "envoy.log")
 	} else {
 		grpcPort := freePort()
@@ -100,7 +102,8 @@ func startOwnStackOn(t *testing.T, brokers []string, serverYAML string) *ownStac
 		if err := writeEnvoyConfig(envoyConfig, httpPort, adminPort, grpcPort); err != nil {
 			t.Fatal(err)
 		}
-		s.server = run("extproc", nil, filepath.Join(stack.root, "build", "extproc"), "-config", serverConfig, "-addr", fmt.Sprintf("127.0.0.1:%d", grpcPort))
+		s.server = run("extproc", nil, filepath.Join(stack.root, "build", "extproc"), "-config", serverConfig, "-addr", fmt.Sprintf("127.0.0.1:%d", grpcPort),
+			"-debug-addr", debugAddr)
 		s.envoy = run("envoy", nil, stack.envoyBin, "-c", envoyConfig, "--disable-hot-restart", "--log-level", "warn")
 		s.exiting, s.exitLog = s.server, filepath.Join(dir, "extproc.log")
 		if err := waitFor(30*time.Second, func() error { return dial(fmt.Sprintf("127.0.0.1:%d", grpcPort)) }); err != nil {

@@ -76,8 +76,9 @@ type outcome struct {
 	at     time.Duration // since the load began
 }
 
-func TestClusterLeaderAndQuorumLoss(t *testing.T) {
-	brokers := clusterBrokers(t)
+// clusterStack is an own stack of this run's adapter on the cluster.
+func clusterStack(t *testing.T, brokers []string) *ownStack {
+	t.Helper()
 	clusterSh(t, "create-topic", topic, "1")
 	serverYAML := fmt.Sprintf(`
 default:
@@ -90,89 +91,110 @@ default:
     forward_http_headers_as_record_headers: true
     include_headers: [x-request-id]
 `, strings.Join(brokers, ", "), topic)
-	s := startOwnStackOn(t, brokers, serverYAML)
-	procs := []*exchangeProc{s.envoy}
-	if s.server != nil {
-		procs = append(procs, s.server)
-	}
-	fdsBefore := make([]int, len(procs))
-	for i, p := range procs {
-		fdsBefore[i] = openFiles(p.pid)
-	}
+	return startOwnStackOn(t, brokers, serverYAML)
+}
 
-	const workers = 6
-	var (
-		mu       sync.Mutex
-		outcomes []outcome
-		seq      atomic.Int64
-		stop     = make(chan struct{})
-		wg       sync.WaitGroup
-	)
-	began := time.Now()
+// goroutines is the adapter's goroutine count, from its pprof server.
+func goroutines(t *testing.T, s *ownStack) int {
+	t.Helper()
+	resp, err := http.Get(s.debug + "/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		t.Fatalf("goroutine profile: %v", err)
+	}
+	defer resp.Body.Close()
+	var n int
+	if _, err := fmt.Fscanf(resp.Body, "goroutine profile: total %d", &n); err != nil {
+		t.Fatalf("goroutine profile: %v", err)
+	}
+	return n
+}
+
+// expectBaseline waits for the adapter to come back to its idle state
+// after the faults: goroutines and open files near what they were.
+func expectBaseline(t *testing.T, s *ownStack, goroutinesBefore int, fdsBefore []int, procs []*exchangeProc) {
+	t.Helper()
+	var now int
+	if err := waitFor(30*time.Second, func() error {
+		if now = goroutines(t, s); now > goroutinesBefore+10 {
+			return fmt.Errorf("%d goroutines", now)
+		}
+		return nil
+	}); err != nil {
+		t.Errorf("goroutines: %d after recovery, %d before the faults", now, goroutinesBefore)
+	}
+	for i, p := range procs {
+		if fds := openFiles(p.pid); fdsBefore[i] > 0 && fds > fdsBefore[i]+30 {
+			t.Errorf("pid %d holds %d open files after recovery, %d before the faults", p.pid, fds, fdsBefore[i])
+		}
+	}
+	t.Logf("after recovery: %d goroutines (%d before)", now, goroutinesBefore)
+}
+
+// load keeps workers sending requests, each with its own x-request-id
+// (prefix-worker-n), until stop; outcomes holds every request's end.
+type load struct {
+	began    time.Time
+	mu       sync.Mutex
+	outcomes []outcome
+	stop     chan struct{}
+	wg       sync.WaitGroup
+}
+
+func startLoad(url, prefix string, workers int) *load {
+	l := &load{began: time.Now(), stop: make(chan struct{})}
+	var seq atomic.Int64
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: workers}}
 	for w := range workers {
-		wg.Go(func() {
+		l.wg.Go(func() {
 			for {
 				select {
-				case <-stop:
+				case <-l.stop:
 					return
 				default:
 				}
-				id := fmt.Sprintf("cluster-%d-%d", w, seq.Add(1))
+				id := fmt.Sprintf("%s-%d-%d", prefix, w, seq.Add(1))
 				t0 := time.Now()
-				code, body, _, err := sendWithID(client, s.url, id)
+				code, body, _, err := sendWithID(client, url, id)
 				if err != nil {
 					code, body = -1, err.Error()
 				}
-				mu.Lock()
-				outcomes = append(outcomes, outcome{id, code, body, time.Since(t0), t0.Sub(began)})
-				mu.Unlock()
+				l.mu.Lock()
+				l.outcomes = append(l.outcomes, outcome{id, code, body, time.Since(t0), t0.Sub(l.began)})
+				l.mu.Unlock()
 				if code != 200 {
 					time.Sleep(50 * time.Millisecond) // a failing client backs off a little
 				}
 			}
 		})
 	}
-	phase := func(what string) { t.Logf("%5.1fs %s", time.Since(began).Seconds(), what) }
+	return l
+}
 
-	time.Sleep(4 * time.Second)
-	leader := leaderOf(t, brokers, topic)
-	clusterSh(t, "kill", strconv.Itoa(leader))
-	phase(fmt.Sprintf("killed node %d, the partition's leader", leader))
-	time.Sleep(6 * time.Second)
-	second := leader%3 + 1
-	clusterSh(t, "kill", strconv.Itoa(second))
-	phase(fmt.Sprintf("killed node %d: one broker of three left, below min.insync.replicas", second))
-	quorumLost := time.Since(began)
-	time.Sleep(8 * time.Second)
-	restarted := time.Since(began)
-	clusterSh(t, "restart", strconv.Itoa(second))
-	phase(fmt.Sprintf("restarted node %d: two brokers again", second))
-	clusterSh(t, "restart", strconv.Itoa(leader))
-	phase(fmt.Sprintf("restarted node %d", leader))
-	// Recovery: the first 200 after the restart.
-	var recovered time.Duration
-	deadline := time.Now().Add(60 * time.Second)
-	for recovered == 0 && time.Now().Before(deadline) {
-		time.Sleep(200 * time.Millisecond)
-		mu.Lock()
-		for _, o := range outcomes {
-			if o.status == 200 && o.at > restarted {
-				recovered = o.at - restarted
-				break
-			}
+func (l *load) since() time.Duration { return time.Since(l.began) }
+
+// firstOKAfter is when the first 200 began after at, 0 if none yet.
+func (l *load) firstOKAfter(at time.Duration) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, o := range l.outcomes {
+		if o.status == 200 && o.at > at {
+			return o.at
 		}
-		mu.Unlock()
 	}
-	time.Sleep(4 * time.Second)
-	close(stop)
-	wg.Wait()
-	phase("load stopped")
-	if recovered == 0 {
-		t.Fatalf("no request succeeded within 60 s of the restart")
-	}
+	return 0
+}
 
-	// Every 200 is in Kafka; count what else is.
+func (l *load) end() []outcome {
+	close(l.stop)
+	l.wg.Wait()
+	return l.outcomes
+}
+
+// checkOutcomes requires every request to have ended within its deadline
+// with the filter's 200, 502, 503 or 504, and every 200 to be in Kafka;
+// it returns the figures for the log.
+func checkOutcomes(t *testing.T, outcomes []outcome, brokers []string, prefix string) string {
+	t.Helper()
 	acked := map[string]bool{}
 	byStatus := map[int]int{}
 	var slowest time.Duration
@@ -188,15 +210,19 @@ default:
 		default:
 			t.Errorf("%s at %.1fs: status %d (%s), not a documented one", o.id, o.at.Seconds(), o.status, o.body)
 		}
-		if o.took > slowest {
-			slowest = o.took
-		}
+		slowest = max(slowest, o.took)
 	}
 	if slowest > 5*time.Second+3*time.Second {
 		t.Errorf("a request took %s, beyond produce_timeout (5s) + 3s", slowest)
 	}
+	if len(acked) < 50 {
+		t.Errorf("only %d requests answered 200: too little load to say anything", len(acked))
+	}
+	if byStatus[200] == len(outcomes) {
+		t.Error("no request failed: the faults did not happen")
+	}
 	inKafka := clusterRecords(t, brokers, topic)
-	missing, duplicates := 0, 0
+	missing, duplicates, unacked := 0, 0, 0
 	for id := range acked {
 		switch n := inKafka[id]; {
 		case n == 0:
@@ -206,9 +232,8 @@ default:
 			duplicates += n - 1
 		}
 	}
-	unacked := 0
 	for id, n := range inKafka {
-		if !acked[id] {
+		if strings.HasPrefix(id, prefix+"-") && !acked[id] {
 			unacked += n
 		}
 	}
@@ -217,20 +242,83 @@ default:
 		statuses = append(statuses, fmt.Sprintf("%d: %d", code, n))
 	}
 	sort.Strings(statuses)
-	t.Logf("adapter %s: %d requests (%s); %d answered 200, all %d in Kafka (%d missing), %d duplicates of acknowledged records, %d records of requests not answered 200; quorum lost at %.1fs, first restart at %.1fs, first 200 %.1fs after it; slowest request %s",
-		stack.adapter, len(outcomes), strings.Join(statuses, ", "), len(acked), len(acked)-missing, missing, duplicates, unacked,
-		quorumLost.Seconds(), restarted.Seconds(), recovered.Seconds(), slowest.Round(time.Millisecond))
-	if len(acked) < 50 {
-		t.Errorf("only %d requests answered 200: too little load to say anything", len(acked))
+	return fmt.Sprintf("adapter %s: %d requests (%s); %d answered 200, %d of them in Kafka (%d missing), %d duplicates of acknowledged records, %d records of requests not answered 200; slowest request %s",
+		stack.adapter, len(outcomes), strings.Join(statuses, ", "), len(acked), len(acked)-missing, missing, duplicates, unacked, slowest.Round(time.Millisecond))
+}
+
+// baselines are the adapter's processes and their open files.
+func baselines(s *ownStack) ([]*exchangeProc, []int) {
+	procs := []*exchangeProc{s.envoy}
+	if s.server != nil {
+		procs = append(procs, s.server)
 	}
-	if byStatus[200] == len(outcomes) {
-		t.Error("no request failed while two of three brokers were down: the faults did not happen")
-	}
+	fds := make([]int, len(procs))
 	for i, p := range procs {
-		if fds := openFiles(p.pid); fdsBefore[i] > 0 && fds > fdsBefore[i]+30 {
-			t.Errorf("pid %d holds %d open files after recovery, %d before the faults", p.pid, fds, fdsBefore[i])
-		}
+		fds[i] = openFiles(p.pid)
 	}
+	return procs, fds
+}
+
+func TestClusterLeaderAndQuorumLoss(t *testing.T) {
+	brokers := clusterBrokers(t)
+	s := clusterStack(t, brokers)
+	goroutinesBefore := goroutines(t, s)
+	procs, fdsBefore := baselines(s)
+	l := startLoad(s.url, "loss", 6)
+	phase := func(what string) { t.Logf("%5.1fs %s", l.since().Seconds(), what) }
+
+	time.Sleep(4 * time.Second)
+	leader := leaderOf(t, brokers, topic)
+	clusterSh(t, "kill", strconv.Itoa(leader))
+	phase(fmt.Sprintf("killed node %d, the partition's leader", leader))
+	time.Sleep(6 * time.Second)
+	second := leader%3 + 1
+	clusterSh(t, "kill", strconv.Itoa(second))
+	phase(fmt.Sprintf("killed node %d: one broker of three left, below min.insync.replicas", second))
+	time.Sleep(8 * time.Second)
+	restarted := l.since()
+	clusterSh(t, "restart", strconv.Itoa(second))
+	phase(fmt.Sprintf("restarted node %d: two brokers again", second))
+	clusterSh(t, "restart", strconv.Itoa(leader))
+	phase(fmt.Sprintf("restarted node %d", leader))
+	var recovered time.Duration
+	for deadline := time.Now().Add(60 * time.Second); recovered == 0 && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		recovered = l.firstOKAfter(restarted)
+	}
+	time.Sleep(4 * time.Second)
+	outcomes := l.end()
+	phase("load stopped")
+	if recovered == 0 {
+		t.Fatalf("no request succeeded within 60 s of the restart")
+	}
+	t.Logf("%s; first 200 %.1fs after the first restart began", checkOutcomes(t, outcomes, brokers, "loss"), (recovered - restarted).Seconds())
+	expectBaseline(t, s, goroutinesBefore, fdsBefore, procs)
+}
+
+// The leader frozen (SIGSTOP) for 8 s, then thawed: requests to it end by
+// their deadline (produce_timeout) while it is frozen, the cluster moves
+// leadership, and nothing answered 200 is lost.
+func TestClusterLeaderFrozen(t *testing.T) {
+	brokers := clusterBrokers(t)
+	s := clusterStack(t, brokers)
+	goroutinesBefore := goroutines(t, s)
+	procs, fdsBefore := baselines(s)
+	l := startLoad(s.url, "frozen", 6)
+	time.Sleep(3 * time.Second)
+	leader := leaderOf(t, brokers, topic)
+	clusterSh(t, "freeze", strconv.Itoa(leader))
+	t.Logf("%5.1fs froze node %d, the partition's leader", l.since().Seconds(), leader)
+	time.Sleep(8 * time.Second)
+	clusterSh(t, "thaw", strconv.Itoa(leader))
+	thawed := l.since()
+	t.Logf("%5.1fs thawed node %d", thawed.Seconds(), leader)
+	time.Sleep(8 * time.Second)
+	outcomes := l.end()
+	t.Log(checkOutcomes(t, outcomes, brokers, "frozen"))
+	if l.firstOKAfter(thawed) == 0 {
+		t.Error("no request succeeded after the thaw")
+	}
+	expectBaseline(t, s, goroutinesBefore, fdsBefore, procs)
 }
 
 func sendWithID(client *http.Client, base, id string) (int, string, http.Header, error) {
