@@ -19,8 +19,8 @@ import (
 
 // Shared producers across config reloads (issue 10): Envoy with the
 // module gets its listener from a file (LDS); it is replaced every 100 ms
-// for 5 s (50 reloads, each building new filter configs) while requests
-// flow. No request fails, and the connections from Envoy to the broker
+// for 30 s (300 reloads, each building new filter configs) while requests
+// flow (issue 13 asked for 30 s). No request fails, and the connections from Envoy to the broker
 // stay as they were: every config shares the one producer.
 func TestReloadsShareTheProducer(t *testing.T) {
 	onlyOn(t, dynmod, "the ext_proc server reads its config at start; only in-process adapters are reconfigured by Envoy")
@@ -126,7 +126,8 @@ func TestReloadsShareTheProducer(t *testing.T) {
 		})
 	}
 	most := baseline
-	for range 50 {
+	const reloads = 300
+	for range reloads {
 		writeLDS()
 		time.Sleep(100 * time.Millisecond)
 		most = max(most, brokerConnections(t, cmd.Process.Pid, brokerPort))
@@ -135,8 +136,8 @@ func TestReloadsShareTheProducer(t *testing.T) {
 	close(stopLoad)
 	wg.Wait()
 	most = max(most, brokerConnections(t, cmd.Process.Pid, brokerPort))
-	t.Logf("%d requests during 50 reloads (%d cut by a listener drain and sent again); broker connections: %d before, at most %d during",
-		sent.Load(), retried.Load(), baseline, most)
+	t.Logf("%d requests during %d reloads (%d cut by a listener drain and sent again); broker connections: %d before, at most %d during",
+		sent.Load(), reloads, retried.Load(), baseline, most)
 	if failed.Load() != 0 {
 		t.Errorf("%d of %d requests failed during the reloads: %v", failed.Load(), sent.Load(), samples)
 	}
@@ -147,7 +148,7 @@ func TestReloadsShareTheProducer(t *testing.T) {
 	// connection per partition leader as batches spread): 2 → 5 seen. A
 	// producer per reload shows as dozens: 29 with the sharing turned off.
 	if most > baseline+6 {
-		t.Errorf("connections to the broker grew from %d to %d over 50 reloads: the producer is not shared", baseline, most)
+		t.Errorf("connections to the broker grew from %d to %d over %d reloads: the producer is not shared", baseline, most, reloads)
 	}
 	if resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/listeners", adminPort)); err == nil {
 		resp.Body.Close()
