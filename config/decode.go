@@ -8,6 +8,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	xdstype "github.com/cncf/xds/go/xds/type/v3"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -75,7 +76,28 @@ func FromJSON(js []byte) (*Config, error) {
 func FromYAML(y []byte) (*Config, error) {
 	js, err := yaml.YAMLToJSON(y)
 	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		return nil, errors.New("config: " + yamlError(err))
 	}
 	return FromJSON(js)
+}
+
+// yamlError is a YAML decoding error without the values it quotes, which
+// may be secrets: "password: !!int hunter2" fails with "cannot decode !!str
+// `hunter2` as a !!int", a null or complex key with the whole value under
+// it ("unsupported map key of type: …, key: …, value: map[…]"). The
+// scanner's and parser's errors quote nothing and are kept as they are.
+func yamlError(err error) string {
+	s := err.Error()
+	if i, j := strings.IndexByte(s, '`'), strings.LastIndexByte(s, '`'); i >= 0 && j > i {
+		s = s[:i] + "(a value, not shown)" + s[j+1:]
+	}
+	for _, quoting := range [...]struct{ prefix, text string }{
+		{"invalid map key: ", "invalid map key (a mapping or a sequence as a key)"},
+		{"unsupported map key of type: ", "unsupported map key (keys must be strings, numbers or booleans)"},
+	} {
+		if i := strings.Index(s, quoting.prefix); i >= 0 {
+			s = s[:i] + quoting.text
+		}
+	}
+	return s
 }

@@ -63,7 +63,7 @@ func fieldError(js []byte, md protoreflect.MessageDescriptor, prefix string, err
 }
 
 // secretFields are the fields whose values no error may repeat.
-var secretFields = map[protoreflect.Name]bool{"password": true, "client_secret": true}
+var secretFields = map[protoreflect.Name]bool{"password": true, "client_secret": true, "bearer_token": true}
 
 func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))

@@ -36,7 +36,7 @@ const DefaultName = "default"
 func ServerFromYAML(data []byte) (*ServerSettings, error) {
 	js, err := yaml.YAMLToJSON(data)
 	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		return nil, errors.New("config: " + yamlError(err))
 	}
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(js, &top); err != nil {

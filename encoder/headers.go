@@ -24,7 +24,10 @@ func (e *Encoder) recordHeaders(hs []message.Header, skipContentType bool) []mes
 //     Rename key; a repeated name by the Repeated policy (retained repeats
 //     stay together at that place, in request order);
 //   - skipCE also leaves out ce-* headers, which the cloudevents format has
-//     already turned into ce_* record headers.
+//     already turned into ce_* record headers, and ce_* headers, which would
+//     sit beside those as a second, unchecked value of an attribute (a
+//     request's "ce_specversion: 2.0" next to the event's ce_specversion
+//     1.0; a consumer reading the last header would take the forgery).
 //
 // Requests carry about ten headers, so finding a name's repeats by scanning
 // costs less than a map built per request.
@@ -38,7 +41,7 @@ func (e *Encoder) forwardHeaders(out []message.RecordHeader, hs []message.Header
 		switch {
 		case strings.HasPrefix(name, ":"),
 			skipContentType && name == "content-type",
-			skipCE && strings.HasPrefix(name, "ce-"),
+			skipCE && (strings.HasPrefix(name, "ce-") || strings.HasPrefix(name, "ce_")),
 			h.AllByDefault && h.Exclude[name],
 			!h.AllByDefault && !h.Include[name],
 			seenBefore(hs, i):
