@@ -57,7 +57,7 @@ proto:
 	  --go_out=. --go_opt=module=github.com/kafka-upstream/envoy-kafka-upstream \
 	  config/kafkaupstream.proto
 
-test: unit abi-check dynmod-check integration e2e fuzz-brief
+test: unit abi-check dynmod-check integration e2e cluster fuzz-brief
 
 unit:
 	$(GO) vet ./...
