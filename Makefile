@@ -139,6 +139,10 @@ $(LOADGEN): $(GO_SRC)
 bench: $(EXTPROC) $(DYNMOD) $(BENCH_EXTPROC) $(BENCH_DYNMOD) $(LOADGEN)
 	$(GO) run ./bench/driver -root . $(BENCH_FLAGS)
 
+# govulncheck with a local database built from the golang.org/x/vulndb module (no vuln.go.dev).
+vulncheck:
+	e2e/vulncheck.sh
+
 run: $(EXTPROC) $(DYNMOD)
 	ADAPTER=$(ADAPTER) e2e/run.sh
 
