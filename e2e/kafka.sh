@@ -5,6 +5,7 @@
 #
 # Usage: e2e/kafka.sh start|stop|status|env
 #        e2e/kafka.sh fetch        # the jars only; prints their directory
+#        e2e/kafka.sh kill|freeze|thaw  # SIGKILL, SIGSTOP, SIGCONT the broker (fault tests)
 #        e2e/kafka.sh create-topic NAME [PARTITIONS] [--config KEY=VALUE ...]
 #                                  # idempotent: an existing topic is left as it is
 #        e2e/kafka.sh produce TOPIC [ARGS...]        # one record per stdin line, no key
@@ -658,6 +659,23 @@ cmd_consume_partitions() {
   ((got >= n)) || die "consume-partitions: got $got of $n records from $topic within ${timeout_ms}ms"
 }
 
+# Faults for tests: kill (SIGKILL, as a crash; the state stays until the
+# next start or stop), freeze (SIGSTOP) and thaw (SIGCONT).
+cmd_signal() {
+  local pid
+  pid="$(running_pid)" || die "no broker started by kafka.sh is running for $STATE_DIR"
+  case "$1" in
+    kill)
+      kill -CONT "$pid" 2>/dev/null || true
+      kill -KILL "$pid"
+      while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+      log "killed broker on $HOST:$PORT (pid $pid)"
+      ;;
+    freeze) kill -STOP "$pid" && log "froze broker on $HOST:$PORT (pid $pid)" ;;
+    thaw) kill -CONT "$pid" && log "thawed broker on $HOST:$PORT (pid $pid)" ;;
+  esac
+}
+
 # KEY=VALUE lines, for `export` or eval; the values contain no spaces.
 cmd_env() {
   local name off var
@@ -684,6 +702,7 @@ main() {
     status) cmd_status ;;
     env) cmd_env ;;
     fetch) check_java && fetch && echo "$LIBS" ;; # for e2e/kafka-cluster.sh
+    kill | freeze | thaw) cmd_signal "$cmd" ;;
     create-topic) cmd_create_topic "$@" ;;
     produce) cmd_produce "$@" ;;
     produce-keyed) cmd_produce_keyed "$@" ;;
