@@ -196,11 +196,7 @@ const failureLogEvery = 10 * time.Second
 // at the end of a window in which more came, one summary line says how
 // many (a summary per window while the cause lasts).
 func failureLimiter(log *slog.Logger, every time.Duration) *lograte.Limiter {
-	l := lograte.New(every)
-	l.Summary = func(msg string, held int) {
-		log.Warn(msg, "similar_failures", held, "within", every.String())
-	}
-	return l
+	return lograte.NewLogged(every, log)
 }
 
 // logFailure writes a failure's line, at most one per cause (msg) every

@@ -77,7 +77,7 @@ func New(cfg *config.Registry, log *slog.Logger) *Registry {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tlsfiles.Config(cfg.TLS, nil)
 	hc := &http.Client{Timeout: cfg.Timeout, Transport: tr}
-	r := &Registry{cfg: cfg, log: log, limit: lograte.New(10 * time.Second), entries: map[lookup]*entry{}}
+	r := &Registry{cfg: cfg, log: log, limit: lograte.NewLogged(10*time.Second, log), entries: map[lookup]*entry{}}
 	for _, u := range cfg.URLs {
 		sr := srclient.NewSchemaRegistryClient(u, srclient.WithClient(hc))
 		sr.CachingEnabled(false) // compiled schemas are cached here
@@ -224,8 +224,8 @@ func (r *Registry) startFetch(e *entry, l lookup, b *config.RecordSchema) {
 }
 
 func (r *Registry) logFailure(msg string, l lookup, err error) {
-	if ok, held := r.limit.Allow(msg); ok {
-		r.log.Warn(msg, "schema", describe(l), "error", err, "similar_failures_held_back", held)
+	if ok, _ := r.limit.Allow(msg); ok {
+		r.log.Warn(msg, "schema", describe(l), "error", err)
 	}
 }
 

@@ -4,6 +4,7 @@
 package lograte
 
 import (
+	"log/slog"
 	"sync"
 	"time"
 )
@@ -37,6 +38,16 @@ type window struct {
 func New(every time.Duration) *Limiter {
 	return &Limiter{Every: every, state: map[string]*window{}, now: time.Now,
 		after: func(d time.Duration, f func()) { time.AfterFunc(d, f) }}
+}
+
+// NewLogged is New with a Summary that logs key (the line's message) at
+// warning level with the count: similar_failures=N within=every.
+func NewLogged(every time.Duration, log *slog.Logger) *Limiter {
+	l := New(every)
+	l.Summary = func(key string, held int) {
+		log.Warn(key, "similar_failures", held, "within", every.String())
+	}
+	return l
 }
 
 // Allow reports whether a line for key may be written now and, if so, how
