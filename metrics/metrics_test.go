@@ -111,6 +111,8 @@ func TestConcurrentCountingAndFlushing(t *testing.T) {
 	}
 }
 
+// A nil Set (a pipeline without metrics) takes every call and exports
+// nothing: no counter, no gauge.
 func TestNilSetCountsNothing(t *testing.T) {
 	var s *Set
 	s.Start()
@@ -119,7 +121,11 @@ func TestNilSetCountsNothing(t *testing.T) {
 	s.Lost("x")
 	s.Refused("x")
 	s.Produce(0, true)
-	s.Flush(newSink(), Buffered{})
+	sink := newSink()
+	s.Flush(sink, Buffered{Records: 1, Bytes: 1})
+	if sink.calls != 0 || len(sink.counters) != 0 || len(sink.gauges) != 0 {
+		t.Errorf("a nil Set exported %v %v", sink.counters, sink.gauges)
+	}
 }
 
 func TestOutcomeNames(t *testing.T) {
