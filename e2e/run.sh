@@ -29,7 +29,7 @@ logs="$(mktemp -d /tmp/kafka-upstream-run.XXXXXX)"
 adapter="${ADAPTER:-dynmod}"
 case "$adapter" in
   dynmod) need=build/libkafka_upstream.so ports=(9092 9093 10000 9901) ;;
-  extproc) need=build/extproc ports=(9092 9093 50051 9090 10000 9901) ;;
+  extproc) need=build/extproc ports=(9092 9093 50051 10000 9901) ;;
   *) echo "run.sh: ADAPTER must be dynmod or extproc, not $adapter" >&2; exit 2 ;;
 esac
 [[ -e $need ]] || { echo "run.sh: $need is missing: run \`make run\`, which builds it" >&2; exit 1; }
@@ -72,7 +72,7 @@ done
 # In sessions of their own, so that Ctrl-C reaches this script only, which
 # stops them in order; a child that exits by itself is then a real failure.
 if [[ $adapter == extproc ]]; then
-  setsid build/extproc -config e2e/extproc.yaml -addr 127.0.0.1:50051 -metrics-addr 127.0.0.1:9090 >"$logs/extproc.log" 2>&1 &
+  setsid build/extproc -config e2e/extproc.yaml -addr 127.0.0.1:50051 >"$logs/extproc.log" 2>&1 &
   pids+=($!)
   setsid "$envoy" -c e2e/envoy-extproc.yaml --disable-hot-restart --log-level warn >"$logs/envoy.log" 2>&1 &
   pids+=($!)
@@ -142,7 +142,7 @@ cloudevents; 3 partitions each). Try, in another terminal:
 MSG
 if [[ $adapter == extproc ]]; then
   echo "  Adapter: the ext_proc server (127.0.0.1:50051) beside Envoy."
-  echo "  Metrics: curl -s http://127.0.0.1:9090/metrics | grep ^kafka_upstream; readiness: curl -i http://127.0.0.1:9090/ready"
+  echo "  Metrics: start build/extproc with -metrics-addr 127.0.0.1:PORT for /metrics and /ready (README \"Operating it\")"
   echo "  Logs: $logs/envoy.log (access log), $logs/extproc.log"
 else
   echo "  Adapter: the dynamic module, in Envoy's process (make run ADAPTER=extproc for ext_proc)."
