@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/kafka-upstream/envoy-kafka-upstream/message"
 )
@@ -131,6 +132,10 @@ func (e *Encoder) complete(ev *event, r *message.Request) error {
 	fill("type", e.events.Type)
 	if e.events.IDFromRequestID {
 		id, _ := r.Get("x-request-id")
+		if ev.value("id") == "" && !utf8.ValidString(id) {
+			// Envoy passes obs-text bytes through; an attribute must be UTF-8.
+			return eventErrorf("not a CloudEvent: no id, and x-request-id is not UTF-8, so it cannot stand in")
+		}
 		fill("id", id)
 	}
 	// id first: a request that is no CloudEvent at all is told it lacks
