@@ -2,6 +2,8 @@ module github.com/kafka-upstream/envoy-kafka-upstream
 
 go 1.26.0
 
+toolchain go1.27.3
+
 require (
 	github.com/bufbuild/protocompile v0.14.1
 	github.com/cncf/xds/go v0.0.0-20260202195803-dba9d589def2

@@ -1,8 +1,8 @@
 package encoder
 
 // The reference implementation of Kong's refEnvelope: kong.go and the argument
-// parsers of args.go as they were before the hand-written appender (issue 9),
-// reflecting over a struct of `any` fields with encoding/json. Test-only: the
+// parsers of args.go as they were before the hand-written appender (issue 9):
+// a struct of `any` fields, written as encoding/json v1 wrote it. Test-only: the
 // differential and fuzz tests (kong_diff_test.go) require the production
 // encoder to produce exactly these bytes for every request.
 // checkJSON, contentType and BodyError are shared: they did not change.
@@ -14,8 +14,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"mime/multipart"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -25,13 +28,13 @@ import (
 // refEnvelope is the record value. Fields holding `any` are omitted only when
 // nil, so an empty object still shows as {} like in Kong's messages.
 type refEnvelope struct {
-	Method     string  `json:"method,omitempty"`
-	URI        *string `json:"uri,omitempty"`
-	URIArgs    any     `json:"uri_args,omitempty"`
-	Headers    any     `json:"headers,omitempty"`
-	Body       *string `json:"body,omitempty"`
-	BodyArgs   any     `json:"body_args,omitempty"`
-	BodyBase64 bool    `json:"body_base64,omitempty"`
+	Method     string
+	URI        *string
+	URIArgs    any
+	Headers    any
+	Body       *string
+	BodyArgs   any
+	BodyBase64 bool
 }
 
 // kong returns Kong's refEnvelope for r. The only error is a *BodyError: the
@@ -59,15 +62,115 @@ func kongRef(e *Encoder, r *message.Request) ([]byte, error) {
 		}
 	}
 
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	// Keep <, > and & as they are: the consumer is not an HTML page.
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(&env); err != nil {
-		// Every value above is a string, a map of strings or validated JSON.
-		panic("encoder: refEnvelope does not marshal: " + err.Error())
+	return env.appendJSON(nil), nil
+}
+
+// appendJSON writes the envelope as encoding/json v1 did with
+// SetEscapeHTML(false), by hand, so that the reference stays put as
+// encoding/json changes: Go 1.27's writes invalid UTF-8 as a raw U+FFFD and
+// escapes U+2028 in a json.RawMessage, where v1 wrote \ufffd and kept the
+// raw message's bytes. Fields go in struct order; the omitempty ones are
+// left out when empty (an `any` only when nil).
+func (env *refEnvelope) appendJSON(dst []byte) []byte {
+	dst = append(dst, '{')
+	field := func(name string, v any) {
+		if len(dst) > 1 {
+			dst = append(dst, ',')
+		}
+		dst = refAppendValue(append(refQuote(dst, name), ':'), v)
 	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+	if env.Method != "" {
+		field("method", env.Method)
+	}
+	if env.URI != nil {
+		field("uri", *env.URI)
+	}
+	if env.URIArgs != nil {
+		field("uri_args", env.URIArgs)
+	}
+	if env.Headers != nil {
+		field("headers", env.Headers)
+	}
+	if env.Body != nil {
+		field("body", *env.Body)
+	}
+	if env.BodyArgs != nil {
+		field("body_args", env.BodyArgs)
+	}
+	if env.BodyBase64 {
+		field("body_base64", true)
+	}
+	return append(dst, '}')
+}
+
+// refAppendValue writes what the reference's envelope holds: strings,
+// booleans, lists, objects with their keys sorted bytewise (encoding/json's
+// order for map keys), and valid JSON compacted.
+func refAppendValue(dst []byte, v any) []byte {
+	switch v := v.(type) {
+	case string:
+		return refQuote(dst, v)
+	case bool:
+		return strconv.AppendBool(dst, v)
+	case json.RawMessage:
+		var compact bytes.Buffer
+		if err := json.Compact(&compact, v); err != nil {
+			panic("encoder: refEnvelope holds invalid JSON: " + err.Error())
+		}
+		return append(dst, compact.Bytes()...)
+	case []any:
+		dst = append(dst, '[')
+		for i, e := range v {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = refAppendValue(dst, e)
+		}
+		return append(dst, ']')
+	case map[string]any:
+		dst = append(dst, '{')
+		for i, k := range slices.Sorted(maps.Keys(v)) {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = refAppendValue(append(refQuote(dst, k), ':'), v[k])
+		}
+		return append(dst, '}')
+	}
+	panic(fmt.Sprintf("encoder: refEnvelope holds a %T", v))
+}
+
+// refQuote writes s as encoding/json v1 did with SetEscapeHTML(false): its
+// valid UTF-8 runs through encoding/json (which every version writes alike:
+// quotes, backslashes and control characters escaped, U+2028 and U+2029 as
+// \u2028 and \u2029), each byte that is not UTF-8 as \ufffd.
+func refQuote(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	for len(s) > 0 {
+		n := 0
+		for n < len(s) {
+			r, size := utf8.DecodeRuneInString(s[n:])
+			if r == utf8.RuneError && size == 1 {
+				break
+			}
+			n += size
+		}
+		if n > 0 {
+			var buf bytes.Buffer
+			enc := json.NewEncoder(&buf)
+			enc.SetEscapeHTML(false)
+			if err := enc.Encode(s[:n]); err != nil {
+				panic(err)
+			}
+			quoted := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+			dst = append(dst, quoted[1:len(quoted)-1]...)
+			s = s[n:]
+			continue
+		}
+		dst = append(dst, `\ufffd`...)
+		s = s[1:]
+	}
+	return append(dst, '"')
 }
 
 // refEncodeBody fills body, body_args and body_base64 by Kong's rules
