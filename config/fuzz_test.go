@@ -34,6 +34,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"unicode/utf8"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -285,6 +286,23 @@ func printed(s *Settings) string {
 		fmt.Sprintf("%v %+v %v %+v", s.Cluster.SASL, s.Cluster, s.Schemas, s.Cluster.Describe())
 }
 
+// quotedScalar quotes s as a JSON string that is a YAML double-quoted
+// scalar too: json.Marshal's, with what YAML does not allow in a document
+// but JSON does escaped as well (DEL, the C1 controls but NEL, U+FFFE and
+// U+FFFF: not printable in YAML 1.2, and refused by the YAML parser).
+func quotedScalar(s string) []byte {
+	value, _ := json.Marshal(s)
+	var out []byte
+	for _, r := range string(value) {
+		if r == 0x7f || 0x80 <= r && r <= 0x9f && r != 0x85 || r == 0xfffe || r == 0xffff {
+			out = fmt.Appendf(out, `\u%04x`, r)
+			continue
+		}
+		out = utf8.AppendRune(out, r)
+	}
+	return out
+}
+
 func checkSecret(t *testing.T, decode func([]byte) (*Config, error), asYAML bool, doc []byte, secret string, where uint8, dir string) {
 	t.Helper()
 	if secret == "" || bytes.Contains(doc, []byte(placeholder)) {
@@ -304,7 +322,7 @@ func checkSecret(t *testing.T, decode func([]byte) (*Config, error), asYAML bool
 		}
 		value, standIn = []byte(secret), bytes.Repeat([]byte("Z"), len(secret))
 	} else {
-		value, _ = json.Marshal(secret) // a JSON string is a YAML double-quoted scalar too
+		value = quotedScalar(secret)
 		standIn, _ = json.Marshal(strings.Repeat("Z", len(value)-2))
 	}
 	quoted := []byte(placeholder)

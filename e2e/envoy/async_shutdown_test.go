@@ -102,7 +102,7 @@ func startOwnStackOn(t *testing.T, brokers []string, serverYAML string) *ownStac
 		if err := writeEnvoyConfig(envoyConfig, httpPort, adminPort, grpcPort); err != nil {
 			t.Fatal(err)
 		}
-		s.server = run("extproc", nil, filepath.Join(stack.root, "build", "extproc"), "-config", serverConfig, "-addr", fmt.Sprintf("127.0.0.1:%d", grpcPort),
+		s.server = run("extproc", nil, filepath.Join(binDir(), "extproc"), "-config", serverConfig, "-addr", fmt.Sprintf("127.0.0.1:%d", grpcPort),
 			"-debug-addr", debugAddr)
 		s.envoy = run("envoy", nil, stack.envoyBin, "-c", envoyConfig, "--disable-hot-restart", "--log-level", "warn")
 		s.exiting, s.exitLog = s.server, filepath.Join(dir, "extproc.log")

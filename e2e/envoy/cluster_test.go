@@ -94,42 +94,6 @@ default:
 	return startOwnStackOn(t, brokers, serverYAML)
 }
 
-// goroutines is the adapter's goroutine count, from its pprof server.
-func goroutines(t *testing.T, s *ownStack) int {
-	t.Helper()
-	resp, err := http.Get(s.debug + "/debug/pprof/goroutine?debug=1")
-	if err != nil {
-		t.Fatalf("goroutine profile: %v", err)
-	}
-	defer resp.Body.Close()
-	var n int
-	if _, err := fmt.Fscanf(resp.Body, "goroutine profile: total %d", &n); err != nil {
-		t.Fatalf("goroutine profile: %v", err)
-	}
-	return n
-}
-
-// expectBaseline waits for the adapter to come back to its idle state
-// after the faults: goroutines and open files near what they were.
-func expectBaseline(t *testing.T, s *ownStack, goroutinesBefore int, fdsBefore []int, procs []*exchangeProc) {
-	t.Helper()
-	var now int
-	if err := waitFor(30*time.Second, func() error {
-		if now = goroutines(t, s); now > goroutinesBefore+10 {
-			return fmt.Errorf("%d goroutines", now)
-		}
-		return nil
-	}); err != nil {
-		t.Errorf("goroutines: %d after recovery, %d before the faults", now, goroutinesBefore)
-	}
-	for i, p := range procs {
-		if fds := openFiles(p.pid); fdsBefore[i] > 0 && fds > fdsBefore[i]+30 {
-			t.Errorf("pid %d holds %d open files after recovery, %d before the faults", p.pid, fds, fdsBefore[i])
-		}
-	}
-	t.Logf("after recovery: %d goroutines (%d before)", now, goroutinesBefore)
-}
-
 // load keeps workers sending requests, each with its own x-request-id
 // (prefix-worker-n), until stop; outcomes holds every request's end.
 type load struct {
@@ -246,24 +210,10 @@ func checkOutcomes(t *testing.T, outcomes []outcome, brokers []string, prefix st
 		stack.adapter, len(outcomes), strings.Join(statuses, ", "), len(acked), len(acked)-missing, missing, duplicates, unacked, slowest.Round(time.Millisecond))
 }
 
-// baselines are the adapter's processes and their open files.
-func baselines(s *ownStack) ([]*exchangeProc, []int) {
-	procs := []*exchangeProc{s.envoy}
-	if s.server != nil {
-		procs = append(procs, s.server)
-	}
-	fds := make([]int, len(procs))
-	for i, p := range procs {
-		fds[i] = openFiles(p.pid)
-	}
-	return procs, fds
-}
-
 func TestClusterLeaderAndQuorumLoss(t *testing.T) {
 	brokers := clusterBrokers(t)
 	s := clusterStack(t, brokers)
-	goroutinesBefore := goroutines(t, s)
-	procs, fdsBefore := baselines(s)
+	base := takeBaseline(t, s)
 	l := startLoad(s.url, "loss", 6)
 	phase := func(what string) { t.Logf("%5.1fs %s", l.since().Seconds(), what) }
 
@@ -292,7 +242,7 @@ func TestClusterLeaderAndQuorumLoss(t *testing.T) {
 		t.Fatalf("no request succeeded within 60 s of the restart")
 	}
 	t.Logf("%s; first 200 %.1fs after the first restart began", checkOutcomes(t, outcomes, brokers, "loss"), (recovered - restarted).Seconds())
-	expectBaseline(t, s, goroutinesBefore, fdsBefore, procs)
+	base.expect(t, s)
 }
 
 // The leader frozen (SIGSTOP) for 8 s, then thawed: requests to it end by
@@ -301,8 +251,7 @@ func TestClusterLeaderAndQuorumLoss(t *testing.T) {
 func TestClusterLeaderFrozen(t *testing.T) {
 	brokers := clusterBrokers(t)
 	s := clusterStack(t, brokers)
-	goroutinesBefore := goroutines(t, s)
-	procs, fdsBefore := baselines(s)
+	base := takeBaseline(t, s)
 	l := startLoad(s.url, "frozen", 6)
 	time.Sleep(3 * time.Second)
 	leader := leaderOf(t, brokers, topic)
@@ -318,7 +267,7 @@ func TestClusterLeaderFrozen(t *testing.T) {
 	if l.firstOKAfter(thawed) == 0 {
 		t.Error("no request succeeded after the thaw")
 	}
-	expectBaseline(t, s, goroutinesBefore, fdsBefore, procs)
+	base.expect(t, s)
 }
 
 func sendWithID(client *http.Client, base, id string) (int, string, http.Header, error) {
@@ -370,13 +319,4 @@ func clusterRecords(t *testing.T, brokers []string, topic string) map[string]int
 		}
 	}
 	return out
-}
-
-// openFiles counts a process's open file descriptors (0 if unknown).
-func openFiles(pid int) int {
-	entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
-	if err != nil {
-		return 0
-	}
-	return len(entries)
 }

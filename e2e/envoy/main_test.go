@@ -167,9 +167,10 @@ func runTests(m *testing.M) (int, error) {
 	} else {
 		teardown, err = startExtproc()
 	}
-	if teardown != nil {
-		defer teardown()
+	if teardown == nil {
+		teardown = func() {}
 	}
+	defer func() { teardown() }() // the one set last
 	if err != nil {
 		return 1, err
 	}
@@ -184,12 +185,19 @@ func runTests(m *testing.M) (int, error) {
 		}
 		fmt.Fprintf(os.Stderr, "--- envoy log (%s)\n%s\n", stack.adapter, tail("envoy.log"))
 	}
+	// A race may be reported as a server stops.
+	teardown()
+	teardown = func() {}
+	if races := racesSeen(); len(races) > 0 {
+		fmt.Fprintf(os.Stderr, "FAIL: %d server(s) reported a data race:\n%s\n", len(races), strings.Join(races, "\n"))
+		code = 1
+	}
 	return code, nil
 }
 
 // startExtproc starts the ext_proc server and Envoy in front of it.
 func startExtproc() (func(), error) {
-	extprocBin := filepath.Join(stack.root, "build", "extproc")
+	extprocBin := filepath.Join(binDir(), "extproc")
 	if _, err := os.Stat(extprocBin); err != nil {
 		return nil, fmt.Errorf("%s is missing: run `make build` first (or use `make e2e`)", extprocBin)
 	}
@@ -253,7 +261,7 @@ func startDynmod() (func(), error) {
 
 // modulePath is the module Envoy loads: lib<name>.so, name
 // dynamic_module_config.name (kafka_upstream), from the search path.
-func modulePath() string { return filepath.Join(stack.root, "build", "libkafka_upstream.so") }
+func modulePath() string { return filepath.Join(binDir(), "libkafka_upstream.so") }
 
 // dynmodEnv is Envoy's environment for the module: where to find it.
 func dynmodEnv() []string {
@@ -649,7 +657,8 @@ func start(logPath string, env []string, bin string, args ...string) (*exec.Cmd,
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Env = env // nil: the test's
-	cmd.Stdout, cmd.Stderr = logFile, logFile
+	out := &raceWatch{log: logPath, out: logFile}
+	cmd.Stdout, cmd.Stderr = out, out
 	// Own process group: a Ctrl-C on `make` reaches it, and stop() can
 	// signal it without touching the test binary.
 	// Pdeathsig: should the test binary die without running its deferred
