@@ -319,15 +319,15 @@ func hostileCases() []hostileCase {
 		{name: "json-whitespace-only", contentType: "application/json", body: []byte(" \n\t "),
 			status: 400, reply: badBody("application/json", "unexpected end of JSON input")},
 		{name: "json-bom", contentType: "application/json", body: []byte("\xef\xbb\xbf{}"),
-			status: 400, reply: badBody("application/json", "invalid character 'ï' looking for beginning of value")},
+			status: 400, reply: badBody("application/json", `invalid character '\ufeff' looking for beginning of value`)},
 		{name: "json-invalid-utf8", contentType: "application/json", body: []byte("{\"a\":\"\xff\xfe\"}"),
 			status: 400, reply: badBody("application/json", "not UTF-8")},
 		{name: "json-nul-in-string", contentType: "application/json", body: []byte("{\"a\":\"x\x00y\"}"),
-			status: 400, reply: badBody("application/json", `invalid character '\x00' in string literal`)},
+			status: 400, reply: badBody("application/json", `invalid character '\x00' in string`)},
 		{name: "json-100000-deep", contentType: "application/json", body: []byte(b.deep100k),
-			status: 400, reply: badBody("application/json", "invalid character '[' exceeded max depth")},
+			status: 400, reply: badBody("application/json", "exceeded max depth")},
 		{name: "json-10001-deep", contentType: "application/json", body: []byte(b.deep10k1),
-			status: 400, reply: badBody("application/json", "invalid character '[' exceeded max depth")},
+			status: 400, reply: badBody("application/json", "exceeded max depth")},
 		// Accepted: 10 000 levels are encoding/json's limit, which the
 		// filter's own parser keeps; the body is embedded as sent.
 		{name: "json-10000-deep", contentType: "application/json", body: []byte(b.deep10k),
@@ -451,7 +451,7 @@ func hostileCases() []hostileCase {
 			status: 400, reply: badEventReply(`structured CloudEvent is not a JSON object: invalid character 'g' after top-level value`)},
 		{name: "cloudevents-structured-100000-deep-data", path: "/cloudevents/hostile", contentType: "application/cloudevents+json",
 			body:   []byte(`{"specversion":"1.0","id":"hostile-1","source":"/hostile","type":"com.example.hostile","data":` + b.deep100k + "}"),
-			status: 400, reply: badEventReply(`structured CloudEvent is not a JSON object: invalid character '[' exceeded max depth`)},
+			status: 400, reply: badEventReply(`structured CloudEvent is not a JSON object: exceeded max depth`)},
 
 		// Topic steering through ?topics=: nothing outside allowed_topics
 		// (e2e-events, e2e-orders, e2e-audit, e2e-missing). Topic names

@@ -289,15 +289,15 @@ func hostileCases() []hostileCase {
 		{name: "json-whitespace-only", contentType: "application/json", body: []byte(" \n\t "),
 			status: 400, details: badBody, reply: hostileBadBody("application/json", "unexpected end of JSON input")},
 		{name: "json-bom", contentType: "application/json", body: []byte("\xef\xbb\xbf{}"),
-			status: 400, details: badBody, reply: hostileBadBody("application/json", "invalid character 'ï' looking for beginning of value")},
+			status: 400, details: badBody, reply: hostileBadBody("application/json", `invalid character '\ufeff' looking for beginning of value`)},
 		{name: "json-invalid-utf8", contentType: "application/json", body: []byte("{\"a\":\"\xff\xfe\"}"),
 			status: 400, details: badBody, reply: hostileBadBody("application/json", "not UTF-8")},
 		{name: "json-nul-in-string", contentType: "application/json", body: []byte("{\"a\":\"x\x00y\"}"),
-			status: 400, details: badBody, reply: hostileBadBody("application/json", `invalid character '\x00' in string literal`)},
+			status: 400, details: badBody, reply: hostileBadBody("application/json", `invalid character '\x00' in string`)},
 		{name: "json-100000-deep", contentType: "application/json", body: []byte(deep100k),
-			status: 400, details: badBody, reply: hostileBadBody("application/json", "invalid character '[' exceeded max depth")},
+			status: 400, details: badBody, reply: hostileBadBody("application/json", "exceeded max depth")},
 		{name: "json-10001-deep", contentType: "application/json", body: []byte(deep10k1),
-			status: 400, details: badBody, reply: hostileBadBody("application/json", "invalid character '[' exceeded max depth")},
+			status: 400, details: badBody, reply: hostileBadBody("application/json", "exceeded max depth")},
 		// Accepted: encoding/json's nesting limit (10 000), which the
 		// filter's parser keeps; the body embedded as sent.
 		{name: "json-10000-deep", contentType: "application/json", body: []byte(deep10k),
@@ -400,7 +400,7 @@ func hostileCases() []hostileCase {
 			status: 400, details: badEvent, reply: kafkatest.ErrorBody("Bad Request", `structured CloudEvent is not a JSON object: invalid character 'g' after top-level value`)},
 		{name: "cloudevents-structured-100000-deep-data", config: "cloudevents", contentType: "application/cloudevents+json",
 			body:   []byte(`{"specversion":"1.0","id":"hostile-1","source":"/hostile","type":"com.example.hostile","data":` + deep100k + "}"),
-			status: 400, details: badEvent, reply: kafkatest.ErrorBody("Bad Request", `structured CloudEvent is not a JSON object: invalid character '[' exceeded max depth`)},
+			status: 400, details: badEvent, reply: kafkatest.ErrorBody("Bad Request", `structured CloudEvent is not a JSON object: exceeded max depth`)},
 
 		// Topic steering through ?topics=: nothing outside allowed_topics
 		// (it-hostile-events, it-hostile-orders). Names are
