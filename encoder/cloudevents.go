@@ -83,26 +83,7 @@ var required = [...]string{"specversion", "id", "source", "type"}
 
 // cloudEvent returns the Kafka record of the CloudEvent r carries.
 func (e *Encoder) cloudEvent(r *message.Request) (Encoded, error) {
-	ct := contentType(r.Headers).name
-	var ev event
-	var err error
-	switch {
-	case strings.HasPrefix(ct, "application/cloudevents-batch"):
-		return Encoded{}, &EventError{Unsupported: true,
-			Msg: "batched CloudEvents (application/cloudevents-batch+json) are not supported; send one event per request"}
-	case ct == "application/cloudevents+json":
-		ev, err = structuredEvent(r.Body)
-	case strings.HasPrefix(ct, "application/cloudevents"):
-		// Another event format (+avro, +protobuf, …): its body cannot be
-		// read here, and taking it for binary-mode data would be wrong.
-		return Encoded{}, &EventError{Unsupported: true,
-			Msg: fmt.Sprintf("CloudEvents event format %q is not supported; send application/cloudevents+json or binary mode", ct)}
-	default:
-		ev, err = binaryEvent(r)
-	}
-	if err == nil {
-		err = e.complete(&ev, r)
-	}
+	ev, err := e.readEvent(r)
 	if err != nil {
 		return Encoded{}, err
 	}
@@ -110,6 +91,32 @@ func (e *Encoder) cloudEvent(r *message.Request) (Encoded, error) {
 		return e.structuredRecord(&ev, r), nil
 	}
 	return e.binaryRecord(&ev, r), nil
+}
+
+// readEvent reads the CloudEvent r carries, in either mode, completed
+// with the config's defaults and checked.
+func (e *Encoder) readEvent(r *message.Request) (event, error) {
+	ct := contentType(r.Headers).name
+	var ev event
+	var err error
+	switch {
+	case strings.HasPrefix(ct, "application/cloudevents-batch"):
+		return ev, &EventError{Unsupported: true,
+			Msg: "batched CloudEvents (application/cloudevents-batch+json) are not supported; send one event per request"}
+	case ct == "application/cloudevents+json":
+		ev, err = structuredEvent(r.Body)
+	case strings.HasPrefix(ct, "application/cloudevents"):
+		// Another event format (+avro, +protobuf, …): its body cannot be
+		// read here, and taking it for binary-mode data would be wrong.
+		return ev, &EventError{Unsupported: true,
+			Msg: fmt.Sprintf("CloudEvents event format %q is not supported; send application/cloudevents+json or binary mode", ct)}
+	default:
+		ev, err = binaryEvent(r)
+	}
+	if err == nil {
+		err = e.complete(&ev, r)
+	}
+	return ev, err
 }
 
 // complete applies the config's defaults, checks what every event must

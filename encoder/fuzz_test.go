@@ -661,7 +661,27 @@ func fuzzCloudEvents(f *testing.F, structured bool) {
 		e := New(config.Message{Format: config.FormatCloudEvents, CloudEvents: ceOptions(sel, structured)}, h)
 		enc, err := e.Encode(r)
 		checkCloudEvent(t, sel, h, structured, r, enc, err)
+		switch name, _ := mediaName(r); {
+		case err != nil:
+		case structured:
+			sameStructuredAsRef(t, e, r, enc.Value)
+		case name == "application/cloudevents+json":
+			sameBinaryDataAsRef(t, e, r, enc.Value)
+		}
 	})
+}
+
+// sameStructuredAsRef requires a structured record's value to be the
+// bytes structuredValueRef writes for the same event.
+func sameStructuredAsRef(t testing.TB, e *Encoder, r *message.Request, got []byte) {
+	t.Helper()
+	ev, err := e.readEvent(r)
+	if err != nil {
+		t.Fatalf("readEvent: %v, after Encode succeeded", err)
+	}
+	if want := structuredValueRef(&ev); !bytes.Equal(got, want) {
+		t.Fatalf("structured value for %q body %q:\n got %q\nwant %q", r.Headers, r.Body, got, want)
+	}
 }
 
 func FuzzEncodeCloudEventsBinary(f *testing.F)     { fuzzCloudEvents(f, false) }
