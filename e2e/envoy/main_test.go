@@ -188,7 +188,7 @@ func runTests(m *testing.M) (int, error) {
 	// A race may be reported as a server stops.
 	teardown()
 	teardown = func() {}
-	if races := racesSeen(); len(races) > 0 {
+	if races := raceReports.seen(); len(races) > 0 {
 		fmt.Fprintf(os.Stderr, "FAIL: %d server(s) reported a data race:\n%s\n", len(races), strings.Join(races, "\n"))
 		code = 1
 	}
@@ -657,7 +657,7 @@ func start(logPath string, env []string, bin string, args ...string) (*exec.Cmd,
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Env = env // nil: the test's
-	out := &raceWatch{log: logPath, out: logFile}
+	out := &raceWatch{log: logPath, out: logFile, reports: &raceReports}
 	cmd.Stdout, cmd.Stderr = out, out
 	// Own process group: a Ctrl-C on `make` reaches it, and stop() can
 	// signal it without touching the test binary.
