@@ -3,8 +3,8 @@
 package envoy_test
 
 import (
+	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -142,7 +142,7 @@ func TestAsyncShutdownFlushesAndCountsLoss(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			body := fmt.Sprintf("shutdown-%d", i)
-			code, _, _, err := sendTo(s.url, clients[i%2].c, "/async", body)
+			code, _, err := sendTo(s.url, clients[i%2].c, "/async", body)
 			if err == nil && code == 202 {
 				mu.Lock()
 				accepted[body] = true
@@ -152,7 +152,7 @@ func TestAsyncShutdownFlushesAndCountsLoss(t *testing.T) {
 	}
 	for range stalledBuffer {
 		wg.Go(func() {
-			if code, body, _, err := sendTo(s.url, http1, "/async-stalled", "held"); err != nil || code != 202 {
+			if code, body, err := sendTo(s.url, http1, "/async-stalled", "held"); err != nil || code != 202 {
 				t.Errorf("async-stalled: %d %s %v", code, body, err)
 			}
 		})
@@ -190,17 +190,8 @@ func TestAsyncShutdownFlushesAndCountsLoss(t *testing.T) {
 	}
 }
 
-func sendTo(base string, client *http.Client, path, body string) (int, string, http.Header, error) {
-	req, err := http.NewRequest("POST", base+path, strings.NewReader(body))
-	if err != nil {
-		return 0, "", nil, err
-	}
-	req.Header.Set("content-type", "text/plain")
-	resp, err := client.Do(req)
-	if err != nil {
-		return 0, "", nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b), resp.Header, err
+// sendTo posts a text body to path on base.
+func sendTo(base string, client *http.Client, path, body string) (int, string, error) {
+	code, respBody, _, err := sendAt(context.Background(), client, base, "POST", path, "text/plain", []byte(body))
+	return code, respBody, err
 }

@@ -83,7 +83,7 @@ func takeBaseline(t *testing.T, s *ownStack) baseline {
 	t.Helper()
 	client := &http.Client{Timeout: 10 * time.Second}
 	for i := range 20 {
-		if code, body, _, err := sendWithID(client, s.url, fmt.Sprintf("warm-up-%d-%d", time.Now().UnixNano(), i)); err != nil || code != 200 {
+		if code, body, err := sendWithID(client, s.url, fmt.Sprintf("warm-up-%d-%d", time.Now().UnixNano(), i)); err != nil || code != 200 {
 			t.Fatalf("warm-up request %d: %d %s (%v)", i, code, body, err)
 		}
 	}

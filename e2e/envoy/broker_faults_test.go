@@ -102,7 +102,7 @@ func TestBrokerFrozenThenKilled(t *testing.T) {
 	sh("kill")
 	for i := range 3 {
 		began := time.Now()
-		code, body, _, err := sendWithID(http1, s.url, fmt.Sprintf("killed-single-%d", i))
+		code, body, err := sendWithID(http1, s.url, fmt.Sprintf("killed-single-%d", i))
 		if err != nil || code != 502 || time.Since(began) > 5*time.Second {
 			t.Errorf("request %d with the broker killed: %d %s (%v) after %s, want the 502 within produce_timeout", i, code, body, err, time.Since(began))
 		}
@@ -110,7 +110,7 @@ func TestBrokerFrozenThenKilled(t *testing.T) {
 	sh("start")
 	ensureTopics(t)
 	if err := waitFor(60*time.Second, func() error {
-		if code, body, _, err := sendWithID(http1, s.url, "back-single"); err != nil || code != 200 {
+		if code, body, err := sendWithID(http1, s.url, "back-single"); err != nil || code != 200 {
 			return fmt.Errorf("%d %s (%v)", code, body, err)
 		}
 		return nil

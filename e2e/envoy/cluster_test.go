@@ -5,7 +5,6 @@ package envoy_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -118,7 +117,7 @@ func startLoad(url, prefix string, workers int) *load {
 				}
 				id := fmt.Sprintf("%s-%d-%d", prefix, w, seq.Add(1))
 				t0 := time.Now()
-				code, body, _, err := sendWithID(client, url, id)
+				code, body, err := sendWithID(client, url, id)
 				if err != nil {
 					code, body = -1, err.Error()
 				}
@@ -270,20 +269,11 @@ func TestClusterLeaderFrozen(t *testing.T) {
 	base.expect(t, s)
 }
 
-func sendWithID(client *http.Client, base, id string) (int, string, http.Header, error) {
-	req, err := http.NewRequest("POST", base+"/cluster", strings.NewReader(`{"id":"`+id+`"}`))
-	if err != nil {
-		return 0, "", nil, err
-	}
-	req.Header.Set("content-type", "application/json")
-	req.Header.Set("x-request-id", id)
-	resp, err := client.Do(req)
-	if err != nil {
-		return 0, "", nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b), resp.Header, err
+// sendWithID posts a JSON body to base's /cluster with the request id the
+// records are matched by afterwards.
+func sendWithID(client *http.Client, base, id string) (int, string, error) {
+	code, body, _, err := sendAt(context.Background(), client, base, "POST", "/cluster", "application/json", []byte(`{"id":"`+id+`"}`), "x-request-id", id)
+	return code, body, err
 }
 
 // clusterRecords reads the whole of topic's partition 0 from the cluster:

@@ -37,7 +37,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	"github.com/segmentio/kafka-go"
 
@@ -95,21 +94,9 @@ type hostileRecord struct {
 	small bool
 }
 
-// quoteJSON is s as a JSON string, as the filter writes it (encoding/json
-// without HTML escaping).
-func quoteJSON(s string) string {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(s); err != nil {
-		panic(err)
-	}
-	return strings.TrimSuffix(b.String(), "\n")
-}
-
 // textBody is the envelope's fields for a body kept as text.
 func textBody(body, args string) string {
-	return `"body":` + quoteJSON(body) + `,"body_args":` + args
+	return `"body":` + kafkatest.JSONText(body) + `,"body_args":` + args
 }
 
 // base64Body is the envelope's fields for a base64-encoded body.
@@ -135,7 +122,7 @@ func objectJSON(pairs [][2]*string) string {
 		}
 		v := "true"
 		if p[1] != nil {
-			v = quoteJSON(*p[1])
+			v = kafkatest.JSONText(*p[1])
 		}
 		groups[name] = append(groups[name], v)
 	}
@@ -144,25 +131,12 @@ func objectJSON(pairs [][2]*string) string {
 	for i, n := range names {
 		vs := groups[n]
 		if len(vs) == 1 {
-			parts[i] = quoteJSON(n) + ":" + vs[0]
+			parts[i] = kafkatest.JSONText(n) + ":" + vs[0]
 		} else {
-			parts[i] = quoteJSON(n) + ":[" + strings.Join(vs, ",") + "]"
+			parts[i] = kafkatest.JSONText(n) + ":[" + strings.Join(vs, ",") + "]"
 		}
 	}
 	return "{" + strings.Join(parts, ",") + "}"
-}
-
-// latin1 reads s as Latin-1 when it is not UTF-8, as the envelope reads
-// header values and decoded query and form values.
-func latin1(s string) string {
-	if utf8.ValidString(s) {
-		return s
-	}
-	r := make([]rune, len(s))
-	for i := 0; i < len(s); i++ {
-		r[i] = rune(s[i])
-	}
-	return string(r)
 }
 
 // uriArgsJSON is the envelope's uri_args for path: + and %XX decoded (a
@@ -175,7 +149,7 @@ func uriArgsJSON(path string) string {
 		if u, err := url.QueryUnescape(s); err == nil {
 			s = u
 		}
-		s = latin1(s)
+		s = kafkatest.Latin1(s)
 		return &s
 	}
 	for _, pair := range strings.Split(query, "&") {
@@ -196,7 +170,7 @@ func uriArgsJSON(path string) string {
 func headerPairsJSON(kv []string) string {
 	var pairs [][2]*string
 	for i := 0; i+1 < len(kv); i += 2 {
-		name, value := strings.ToLower(kv[i]), latin1(kv[i+1])
+		name, value := strings.ToLower(kv[i]), kafkatest.Latin1(kv[i+1])
 		pairs = append(pairs, [2]*string{&name, &value})
 	}
 	return objectJSON(pairs)
@@ -225,7 +199,7 @@ func hostileEnvelope(c hostileCase, path, id string) string {
 		hs = append(hs, c.headers...)
 	}
 	return fmt.Sprintf(`{"method":%s,"uri":%s,"uri_args":%s,"headers":%s,%s}`,
-		quoteJSON(method), quoteJSON(path), uriArgsJSON(path), headerPairsJSON(hs), c.sent.body)
+		kafkatest.JSONText(method), kafkatest.JSONText(path), uriArgsJSON(path), headerPairsJSON(hs), c.sent.body)
 }
 
 // hostileBodies are the corpus's larger bodies, shared with nothing else.

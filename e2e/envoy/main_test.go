@@ -752,7 +752,12 @@ func do(t *testing.T, client *http.Client, method, path, contentType string, bod
 // send is do for any goroutine: it returns the error instead of failing
 // the test.
 func send(ctx context.Context, client *http.Client, method, path, contentType string, body []byte, headers ...string) (int, string, string, error) {
-	req, err := http.NewRequestWithContext(ctx, method, stack.url+path, bytes.NewReader(body))
+	return sendAt(ctx, client, stack.url, method, path, contentType, body, headers...)
+}
+
+// sendAt is send to another stack's base URL (an ownStack's).
+func sendAt(ctx context.Context, client *http.Client, base, method, path, contentType string, body []byte, headers ...string) (int, string, string, error) {
+	req, err := http.NewRequestWithContext(ctx, method, base+path, bytes.NewReader(body))
 	if err != nil {
 		return 0, "", "", err
 	}

@@ -75,7 +75,7 @@ func TestReloadsShareTheProducer(t *testing.T) {
 	t.Cleanup(func() { stop(cmd) })
 	url := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
 	if err := waitFor(30*time.Second, func() error {
-		code, _, _, err := sendTo(url, http1, "/reload", "warm-up")
+		code, _, err := sendTo(url, http1, "/reload", "warm-up")
 		if err != nil || code != 200 {
 			return fmt.Errorf("%d %v", code, err)
 		}
@@ -106,7 +106,7 @@ func TestReloadsShareTheProducer(t *testing.T) {
 					return
 				default:
 				}
-				code, body, _, err := sendTo(url, c.c, "/reload", "during reloads")
+				code, body, err := sendTo(url, c.c, "/reload", "during reloads")
 				if err != nil {
 					// Envoy closes the connections of a replaced listener
 					// when its drain ends (--drain-time-s): a request
@@ -114,7 +114,7 @@ func TestReloadsShareTheProducer(t *testing.T) {
 					// listener drain, not the producer: once more, on a
 					// new connection.
 					retried.Add(1)
-					code, body, _, err = sendTo(url, c.c, "/reload", "during reloads")
+					code, body, err = sendTo(url, c.c, "/reload", "during reloads")
 				}
 				sent.Add(1)
 				if err != nil || code != 200 {

@@ -17,9 +17,7 @@ package integration_test
 // with a comma). Keep the two tables in step.
 
 import (
-	"bytes"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"net/url"
 	"sort"
@@ -27,7 +25,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	"github.com/kafka-upstream/envoy-kafka-upstream/e2e/kafkatest"
 	"github.com/kafka-upstream/envoy-kafka-upstream/filter/filtertest"
@@ -79,33 +76,8 @@ type hostileRecord struct {
 	small bool
 }
 
-// hostileJSON is s as the filter writes a JSON string (encoding/json
-// without HTML escaping; s valid UTF-8).
-func hostileJSON(s string) string {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(s); err != nil {
-		panic(err)
-	}
-	return strings.TrimSuffix(b.String(), "\n")
-}
-
-// latin1 reads s as Latin-1 when it is not UTF-8, as the envelope reads
-// header values and decoded query and form values.
-func latin1(s string) string {
-	if utf8.ValidString(s) {
-		return s
-	}
-	r := make([]rune, len(s))
-	for i := 0; i < len(s); i++ {
-		r[i] = rune(s[i])
-	}
-	return string(r)
-}
-
 func hostileText(body, args string) string {
-	return `"body":` + hostileJSON(body) + `,"body_args":` + args
+	return `"body":` + kafkatest.JSONText(body) + `,"body_args":` + args
 }
 
 func hostileBase64(body string) string {
@@ -126,7 +98,7 @@ func hostileObject(pairs [][2]*string) string {
 		}
 		v := "true"
 		if p[1] != nil {
-			v = hostileJSON(*p[1])
+			v = kafkatest.JSONText(*p[1])
 		}
 		groups[*p[0]] = append(groups[*p[0]], v)
 	}
@@ -134,9 +106,9 @@ func hostileObject(pairs [][2]*string) string {
 	parts := make([]string, len(names))
 	for i, n := range names {
 		if vs := groups[n]; len(vs) == 1 {
-			parts[i] = hostileJSON(n) + ":" + vs[0]
+			parts[i] = kafkatest.JSONText(n) + ":" + vs[0]
 		} else {
-			parts[i] = hostileJSON(n) + ":[" + strings.Join(vs, ",") + "]"
+			parts[i] = kafkatest.JSONText(n) + ":[" + strings.Join(vs, ",") + "]"
 		}
 	}
 	return "{" + strings.Join(parts, ",") + "}"
@@ -151,7 +123,7 @@ func hostileURIArgs(path string) string {
 		if u, err := url.QueryUnescape(s); err == nil {
 			s = u
 		}
-		s = latin1(s)
+		s = kafkatest.Latin1(s)
 		return &s
 	}
 	var pairs [][2]*string
@@ -198,7 +170,7 @@ func hostileEnvelope(c hostileCase) string {
 	method, path, hs := hostileRequest(c)
 	var pairs [][2]*string
 	for i := 0; i+1 < len(hs); i += 2 {
-		name, value := hs[i], latin1(hs[i+1])
+		name, value := hs[i], kafkatest.Latin1(hs[i+1])
 		if name == ":authority" {
 			name = "host"
 		} else if strings.HasPrefix(name, ":") {
@@ -207,7 +179,7 @@ func hostileEnvelope(c hostileCase) string {
 		pairs = append(pairs, [2]*string{&name, &value})
 	}
 	return fmt.Sprintf(`{"method":%s,"uri":%s,"uri_args":%s,"headers":%s,%s}`,
-		hostileJSON(method), hostileJSON(path), hostileURIArgs(path), hostileObject(pairs), c.sent.body)
+		kafkatest.JSONText(method), kafkatest.JSONText(path), hostileURIArgs(path), hostileObject(pairs), c.sent.body)
 }
 
 func hostileBadBody(media, why string) string {

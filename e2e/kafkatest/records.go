@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/segmentio/kafka-go"
 )
@@ -205,22 +206,22 @@ func SentReply(rs ...Placed) string {
 	var parts []string
 	for _, r := range rs {
 		if r.Offset < 0 {
-			parts = append(parts, fmt.Sprintf(`{"topic":%s,"partition":%d}`, jsonText(r.Topic), r.Partition))
+			parts = append(parts, fmt.Sprintf(`{"topic":%s,"partition":%d}`, JSONText(r.Topic), r.Partition))
 			continue
 		}
-		parts = append(parts, fmt.Sprintf(`{"topic":%s,"partition":%d,"offset":%d}`, jsonText(r.Topic), r.Partition, r.Offset))
+		parts = append(parts, fmt.Sprintf(`{"topic":%s,"partition":%d,"offset":%d}`, JSONText(r.Topic), r.Partition, r.Offset))
 	}
 	return `{"message":"message sent","records":[` + strings.Join(parts, ",") + `]}`
 }
 
 // ErrorBody is a failure reply's body.
 func ErrorBody(message, err string) string {
-	return `{"message":` + jsonText(message) + `,"error":` + jsonText(err) + `}`
+	return `{"message":` + JSONText(message) + `,"error":` + JSONText(err) + `}`
 }
 
-// jsonText is s as a JSON string, without HTML escaping, as the replies
-// write it.
-func jsonText(s string) string {
+// JSONText is s as a JSON string, without HTML escaping, as the replies
+// and the record envelope write it (s valid UTF-8).
+func JSONText(s string) string {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
@@ -245,4 +246,17 @@ func BigJSON(n int) []byte {
 	b.WriteString(strings.Repeat("x", n-b.Len()-2))
 	b.WriteString("\"}")
 	return []byte(b.String())
+}
+
+// Latin1 reads s as Latin-1 when it is not UTF-8, as the envelope reads
+// header values and decoded query and form values.
+func Latin1(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	r := make([]rune, len(s))
+	for i := 0; i < len(s); i++ {
+		r[i] = rune(s[i])
+	}
+	return string(r)
 }
