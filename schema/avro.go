@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/big"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -166,13 +167,13 @@ func (c *avroCodec) walk(s avro.Schema, v any, path string) (any, error) {
 		if err == nil && len(b) != s.Size() {
 			return nil, mismatch(path, "expected %d bytes (fixed %s), got %d", s.Size(), s.FullName(), len(b))
 		}
-		var arr any = b
-		if err == nil {
-			fixed := make([]byte, s.Size())
-			copy(fixed, b)
-			arr = fixed
+		if err != nil {
+			return nil, err
 		}
-		return arr, err
+		// hamba takes a fixed as a byte array of its size, not a slice.
+		arr := reflect.New(reflect.ArrayOf(s.Size(), reflect.TypeFor[byte]())).Elem()
+		reflect.Copy(arr, reflect.ValueOf(b))
+		return arr.Interface(), nil
 	case *avro.PrimitiveSchema:
 		return primitive(s, v, path)
 	case *avro.NullSchema:
@@ -199,7 +200,7 @@ func (c *avroCodec) defaultOf(f *avro.Field, path string) (any, error) {
 }
 
 func (c *avroCodec) walkDefault(f *avro.Field, path string) (any, error) {
-	js, err := json.Marshal(f.Default())
+	js, err := json.Marshal(bytesAsText(f.Default()))
 	if err != nil {
 		return nil, mismatch(path, "the schema's default: %v", err)
 	}
@@ -211,6 +212,35 @@ func (c *avroCodec) walkDefault(f *avro.Field, path string) (any, error) {
 	}
 	plain := &avroCodec{schema: c.schema}
 	return plain.walk(f.Type(), v, path)
+}
+
+// bytesAsText turns the bytes and fixed values in a default as hamba
+// returns it ([]byte, [N]byte, also inside maps and lists) into the text
+// walk reads as bytes ("base64:..."): json.Marshal would write a slice as
+// bare base64 and an array as a list of numbers.
+func bytesAsText(v any) any {
+	switch v := v.(type) {
+	case []byte:
+		return "base64:" + base64.StdEncoding.EncodeToString(v)
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, e := range v {
+			out[k] = bytesAsText(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(v))
+		for i, e := range v {
+			out[i] = bytesAsText(e)
+		}
+		return out
+	}
+	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Array && rv.Type().Elem().Kind() == reflect.Uint8 {
+		b := make([]byte, rv.Len())
+		reflect.Copy(reflect.ValueOf(b), rv)
+		return bytesAsText(b)
+	}
+	return v
 }
 
 // union picks the branch of v: Avro's JSON encoding names it; plain JSON

@@ -219,3 +219,35 @@ func TestKeysWithStringAndRecordSchemas(t *testing.T) {
 		t.Error("HasValue without a value schema")
 	}
 }
+
+// TestAvroFixedAndBytesDefaults: a fixed field from text, and bytes and
+// fixed defaults for fields the document leaves out, decoded with goavro.
+func TestAvroFixedAndBytesDefaults(t *testing.T) {
+	f := registrytest.New(t)
+	schema := `{"type":"record","name":"B","fields":[
+  {"name":"tag","type":{"type":"fixed","name":"Tag","size":2}},
+  {"name":"blob","type":"bytes","default":"\u0000\u00ff"},
+  {"name":"code","type":{"type":"fixed","name":"Code","size":2},"default":"ab"}]}`
+	f.Register("b-value", "", schema)
+	r := newRegistry(t, f, &config.RecordSchema{Format: config.SchemaAvro}, nil)
+	out, err := r.Value(context.Background(), "b", []byte(`{"tag":"xy"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, p := unframe(t, out, 0)
+	codec, err := goavro.NewCodec(schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	native, rest, err := codec.NativeFromBinary(p)
+	if err != nil || len(rest) != 0 {
+		t.Fatalf("goavro: %v, %d bytes left", err, len(rest))
+	}
+	got := native.(map[string]any)
+	if string(got["tag"].([]byte)) != "xy" || !bytes.Equal(got["blob"].([]byte), []byte{0, 0xff}) || string(got["code"].([]byte)) != "ab" {
+		t.Errorf("decoded %v, want tag xy, blob 00 ff, code ab", got)
+	}
+	if _, err := r.Value(context.Background(), "b", []byte(`{"tag":"xyz"}`)); err == nil || err.Error() != "$.tag: expected 2 bytes (fixed Tag), got 3" {
+		t.Errorf("3 bytes for a fixed of 2: %v", err)
+	}
+}
