@@ -270,7 +270,7 @@ func (r *Registry) load(l lookup, b *config.RecordSchema) (*compiled, error) {
 	if got := formatOf(s); got != b.Format {
 		return nil, &Error{Kind: BadResponse, What: describe(l), Err: fmt.Errorf("the registry's schema is %s, the config says %s", got, b.Format)}
 	}
-	refs, order, err := r.references(l, b, s.References(), map[string]bool{})
+	refs, order, err := r.references(l, s.References(), map[string]bool{})
 	if err != nil {
 		return nil, err
 	}
@@ -294,8 +294,10 @@ func (r *Registry) load(l lookup, b *config.RecordSchema) (*compiled, error) {
 }
 
 // references fetches refs and theirs, depth first: name → text, and the
-// names in an order where each comes after what it references.
-func (r *Registry) references(l lookup, b *config.RecordSchema, refs []srclient.Reference, seen map[string]bool) (map[string]string, []string, error) {
+// names in an order where each comes after what it references. Nothing is
+// auto-registered under their subjects: the configured schema is the
+// record's, not theirs.
+func (r *Registry) references(l lookup, refs []srclient.Reference, seen map[string]bool) (map[string]string, []string, error) {
 	texts := map[string]string{}
 	var order []string
 	for _, ref := range refs {
@@ -303,13 +305,13 @@ func (r *Registry) references(l lookup, b *config.RecordSchema, refs []srclient.
 			continue
 		}
 		seen[ref.Name] = true
-		s, err := r.call(lookup{subject: ref.Subject, version: ref.Version}, b, func(sr *srclient.SchemaRegistryClient) (*srclient.Schema, error) {
+		s, err := r.call(lookup{subject: ref.Subject, version: ref.Version}, nil, func(sr *srclient.SchemaRegistryClient) (*srclient.Schema, error) {
 			return sr.GetSchemaByVersion(ref.Subject, ref.Version)
 		})
 		if err != nil {
 			return nil, nil, err
 		}
-		sub, subOrder, err := r.references(l, b, s.References(), seen)
+		sub, subOrder, err := r.references(l, s.References(), seen)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -325,7 +327,8 @@ func (r *Registry) references(l lookup, b *config.RecordSchema, refs []srclient.
 
 // call runs f against each registry URL in turn until one answers, with
 // the credentials as they are now (a password file may have changed).
-// Auto-registration happens here, when the subject has no schema yet.
+// Auto-registration happens here, when the subject has no schema yet and
+// b (nil for a reference) asks for it.
 func (r *Registry) call(l lookup, b *config.RecordSchema, f func(*srclient.SchemaRegistryClient) (*srclient.Schema, error)) (*srclient.Schema, error) {
 	var errs []error
 	for _, c := range r.clients {
@@ -349,7 +352,7 @@ func (r *Registry) callOne(c *client, l lookup, b *config.RecordSchema, f func(*
 		return nil, &Error{Kind: Unavailable, What: c.url, Err: err}
 	}
 	s, err := f(c.sr)
-	if err != nil && b.AutoRegister && l.subject != "" && notFound(err) {
+	if err != nil && b != nil && b.AutoRegister && l.subject != "" && notFound(err) {
 		if _, regErr := c.sr.CreateSchema(l.subject, b.Schema, schemaType(b.Format)); regErr != nil {
 			return nil, classify(c.url, l, regErr)
 		}

@@ -219,12 +219,19 @@ func TestLatestIsRefreshedInTheBackground(t *testing.T) {
 }
 
 // Auto-registration: off by default; on, the configured schema is
-// registered under the missing subject and used.
+// registered under the missing subject and used, and never under the
+// subject of a missing reference.
 func TestAutoRegister(t *testing.T) {
 	f := registrytest.New(t)
 	off := newRegistry(t, f, &config.RecordSchema{Format: config.SchemaAvro, Schema: `"string"`}, nil)
-	if _, err := off.Value(context.Background(), "new", []byte(`"x"`)); err == nil {
-		t.Fatal("registered without auto_register")
+	var e *Error
+	if _, err := off.Value(context.Background(), "new", []byte(`"x"`)); !errors.As(err, &e) || e.Kind != NotFound || f.Versions("new-value") != 0 {
+		t.Fatalf("without auto_register: %v, new-value has %d versions; want NotFound and none", err, f.Versions("new-value"))
+	}
+	f.Register("refs-value", "", orderAvro, map[string]any{"name": "shop.Address", "subject": "shop.Address", "version": 1})
+	withRef := newRegistry(t, f, &config.RecordSchema{Format: config.SchemaAvro, AutoRegister: true, Schema: `"string"`}, nil)
+	if _, err := withRef.Value(context.Background(), "refs", []byte(`"x"`)); !errors.As(err, &e) || e.Kind != NotFound || f.Versions("shop.Address") != 0 {
+		t.Fatalf("a missing reference with auto_register: %v, shop.Address has %d versions; want NotFound and none", err, f.Versions("shop.Address"))
 	}
 	on := newRegistry(t, f, &config.RecordSchema{Format: config.SchemaAvro, AutoRegister: true, Schema: `"string"`}, nil)
 	out, err := on.Value(context.Background(), "fresh", []byte(`"x"`))
