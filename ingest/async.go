@@ -48,7 +48,7 @@ func prefersAsync(req *message.Request) bool {
 // refuse whatever happens (too large, unknown topic or partition) are
 // refused now, as in synchronous mode; a full buffer, or a cluster that is
 // failing, is 503 with Retry-After and nothing of the request accepted.
-func (p *Pipeline) accept(ctx context.Context, req *message.Request, records []message.Record, size int, preferred bool) Reply {
+func (p *Pipeline) accept(ctx context.Context, req *message.Request, records []message.Record, sizes []int, preferred bool) Reply {
 	// The check reads the producer's cached metadata; bounded, as a
 	// cluster that does not answer would otherwise hold it forever.
 	checkCtx, cancel := context.WithTimeout(ctx, p.settings.Producer.ProduceTimeout)
@@ -62,7 +62,7 @@ func (p *Pipeline) accept(ctx context.Context, req *message.Request, records []m
 		return p.published(results)
 	}
 	id, _ := req.Get("x-request-id") // not req: it would keep the body alive
-	err = p.producer.Async().Accept(records, func(results []message.Result) { p.delivered(id, results, size) })
+	err = p.producer.Async().Accept(records, func(results []message.Result) { p.delivered(id, results, sizes) })
 	var r Reply
 	switch {
 	case err == nil:
@@ -98,10 +98,10 @@ func (p *Pipeline) accept(ctx context.Context, req *message.Request, records []m
 // delivered settles an accepted request: records that could not be
 // delivered are counted as lost and said here, with their topic and the
 // request's id, in a rate-limited line.
-func (p *Pipeline) delivered(id string, results []message.Result, size int) {
-	for _, r := range results {
+func (p *Pipeline) delivered(id string, results []message.Result, sizes []int) {
+	for i, r := range results {
 		if r.Err == nil {
-			p.metrics.Sent(r.Topic, size)
+			p.metrics.Sent(r.Topic, sizes[i])
 			continue
 		}
 		p.metrics.Lost(r.Topic)

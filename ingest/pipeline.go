@@ -126,25 +126,35 @@ func (p *Pipeline) handle(ctx context.Context, req *message.Request) Reply {
 			return p.refused(err)
 		}
 	}
-	// The records of a request differ at most by their schema's framing.
-	size := len(records[0].Key) + len(records[0].Value)
+	sizes := recordSizes(records)
 	if async, preferred := p.asyncRequested(req); async {
-		return p.accept(ctx, req, records, size, preferred)
+		return p.accept(ctx, req, records, sizes, preferred)
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.settings.Producer.ProduceTimeout)
 	defer cancel()
 	start := time.Now()
 	results := p.producer.Publish(ctx, records)
 	p.metrics.Produce(time.Since(start), producer.FirstError(results) == nil)
-	p.countSent(results, size)
+	p.countSent(results, sizes)
 	return p.published(results)
 }
 
-// countSent counts the acknowledged records among results.
-func (p *Pipeline) countSent(results []message.Result, size int) {
-	for _, r := range results {
+// recordSizes are each record's key and value bytes, for bytes_sent:
+// with a schema per topic, the records of one request differ in size.
+func recordSizes(records []message.Record) []int {
+	sizes := make([]int, len(records))
+	for i, r := range records {
+		sizes[i] = len(r.Key) + len(r.Value)
+	}
+	return sizes
+}
+
+// countSent counts the acknowledged records among results (one per
+// record, in their order).
+func (p *Pipeline) countSent(results []message.Result, sizes []int) {
+	for i, r := range results {
 		if r.Err == nil {
-			p.metrics.Sent(r.Topic, size)
+			p.metrics.Sent(r.Topic, sizes[i])
 		}
 	}
 }
