@@ -13,7 +13,9 @@ func Publishing() int64  { return publishing.Load() }
 
 // BreakPipeline gives the filter config behind handle h a zero pipeline,
 // whose Handle panics (nil dereference) on the publishing goroutine.
-func BreakPipeline(h uintptr) { cgo.Handle(h).Value().(*filterConfig).pipeline = &ingest.Pipeline{} }
+func BreakPipeline(h uintptr) {
+	cgo.Handle(h).Value().(*filterConfig).pipeline = ingest.Failing(logger)
+}
 
 // Closer returns the Close of the pipeline of the filter config behind h:
 // called after the config's destroy (which closes in the background), it

@@ -153,19 +153,7 @@ func (f *filter) publish(ctx context.Context, req *message.Request) {
 			logger.Debug("publish ended after its stream went", "still_publishing", left)
 		}
 	}()
-	delivered = f.deliver(f.handle(ctx, req))
-}
-
-// handle runs the pipeline (whose produce_timeout bounds it), turning a
-// panic into the JSON 500.
-func (f *filter) handle(ctx context.Context, req *message.Request) (reply ingest.Reply) {
-	defer func() {
-		if r := recover(); r != nil {
-			logger.Error("panic while publishing", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
-			reply = ingest.InternalError()
-		}
-	}()
-	return f.pipeline.Handle(ctx, req)
+	delivered = f.deliver(f.pipeline.Handle(ctx, req)) // bounded by produce_timeout
 }
 
 // deliver hands the reply to the worker thread. Holding mu across the

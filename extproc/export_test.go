@@ -1,6 +1,10 @@
 package extproc
 
-import "reflect"
+import (
+	"reflect"
+
+	"github.com/kafka-upstream/envoy-kafka-upstream/ingest"
+)
 
 // ProducerOf returns the address of the Kafka producer that the pipeline
 // of config name ("" for the default) publishes through, 0 if the server
@@ -17,3 +21,7 @@ func ProducerOf(s *Server, name string) uintptr {
 	}
 	return reflect.ValueOf(p).Elem().FieldByName("producer").Pointer()
 }
+
+// BreakFallback makes every request to the default config panic inside
+// the pipeline (ingest.Failing), logging to the server's log.
+func BreakFallback(s *Server) { s.fallback = ingest.Failing(s.log) }

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/kafka-upstream/envoy-kafka-upstream/config"
+	"github.com/kafka-upstream/envoy-kafka-upstream/extproc"
 	"github.com/kafka-upstream/envoy-kafka-upstream/internal/kfaketest"
 )
 
@@ -537,5 +538,25 @@ func TestConcurrentStreams(t *testing.T) {
 		if v := fmt.Sprintf(`{"uri":"/%d","uri_args":{},"body":"","body_args":{},"body_base64":true}`, i); !seen[v] {
 			t.Errorf("no record %s in %q", v, values)
 		}
+	}
+}
+
+// A panic inside the pipeline is the JSON 500, logged with its cause, and
+// the server goes on serving (it has no Envoy behind it to recover).
+func TestPanicInThePipelineAnswers500(t *testing.T) {
+	c := kfaketest.NewCluster(t, topic, auditTopic)
+	e := start(t, kafkaConfig(c, topic, nil))
+	extproc.BreakFallback(e.server)
+	for range 2 {
+		stream := e.open(t)
+		send(t, stream, requestHeaders(true, ":path", "/", ":method", "GET", ":authority", "example.com", ":scheme", "http"))
+		expectResponse(t, stream, immediate(500,
+			`{"message":"Internal Server Error","error":"internal error in the kafka-upstream filter"}`,
+			"kafka_upstream_internal_error"))
+		e.expectEnd(t, stream)
+	}
+	logged := strings.Join(e.logs.OwnLines(), "\n")
+	if strings.Count(logged, "panic while publishing") != 2 || !strings.Contains(logged, "nil pointer dereference") {
+		t.Errorf("the panics were not logged with their cause:\n%s", logged)
 	}
 }

@@ -6,8 +6,6 @@ package filter
 
 import (
 	"context"
-	"fmt"
-	"runtime/debug"
 	"strings"
 	"sync"
 
@@ -111,7 +109,7 @@ func (f *streamFilter) publish(body []byte) api.StatusType {
 		// The SDK answers a panic that reaches it with a text/plain 500.
 		defer callbacks.RecoverPanic()
 
-		reply := f.handle(ctx, req)
+		reply := f.config.pipeline.Handle(ctx, req)
 		if ctx.Err() != nil {
 			// The stream is gone; any callback would panic.
 			return
@@ -122,17 +120,6 @@ func (f *streamFilter) publish(body []byte) api.StatusType {
 		callbacks.SendLocalReply(reply.Status, string(reply.Body), replyHeaders(reply), -1, reply.Details)
 	}()
 	return api.Running
-}
-
-// handle runs the pipeline, turning a panic in it into our JSON 500.
-func (f *streamFilter) handle(ctx context.Context, req *message.Request) (reply ingest.Reply) {
-	defer func() {
-		if r := recover(); r != nil {
-			Logger().Error("panic while publishing", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
-			reply = ingest.InternalError()
-		}
-	}()
-	return f.config.pipeline.Handle(ctx, req)
 }
 
 // copyHeaders reads the header map once, on the worker thread. Range

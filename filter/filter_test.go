@@ -325,9 +325,9 @@ func TestTrailersStillGiveOneReply(t *testing.T) {
 func TestPanicInThePipelineAnswers500(t *testing.T) {
 	filtertest.InstallLogger()
 	filtertest.ResetLogs()
-	// A zero pipeline: Handle dereferences nil in the filter's goroutine.
+	// A pipeline that panics inside Handle, in the filter's goroutine.
 	cb := filtertest.NewCallbacks()
-	f := Factory(&filterConfig{pipeline: &ingest.Pipeline{}}, cb)
+	f := Factory(&filterConfig{pipeline: ingest.Failing(Logger())}, cb)
 	if got := f.DecodeHeaders(filtertest.NewHeaders(":method", "GET", ":path", "/"), true); got != api.Running {
 		t.Fatalf("DecodeHeaders = %d, want Running", got)
 	}

@@ -123,16 +123,16 @@ func TestMetricsAsyncDeliveredAndLost(t *testing.T) {
 	}
 }
 
-// A panic in the pipeline still ends its request: in flight back to 0,
-// counted as internal_error.
+// A panic in the pipeline is answered with the JSON 500 and still ends
+// its request: in flight back to 0, counted as internal_error.
 func TestMetricsPanicCountsAsInternalError(t *testing.T) {
 	c := kfaketest.NewCluster(t, topic)
 	p, m := countingPipeline(t, &config.Config{BootstrapServers: c.ListenAddrs(), Topic: topic}, nil)
 	p.router = nil // Route panics
-	func() {
-		defer func() { _ = recover() }()
-		p.Handle(t.Context(), request("text/plain", "x"))
-	}()
+	r := p.Handle(t.Context(), request("text/plain", "x"))
+	if want := InternalError(); r.Status != 500 || r.Details != want.Details || string(r.Body) != string(want.Body) {
+		t.Errorf("reply after a panic: %d %s %s, want %d %s", r.Status, r.Body, r.Details, want.Status, want.Body)
+	}
 	if m.InFlight() != 0 || m.Requests(metrics.InternalError) != 1 {
 		t.Errorf("after a panic: in flight %d, internal_error %d; want 0 and 1", m.InFlight(), m.Requests(metrics.InternalError))
 	}

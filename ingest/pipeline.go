@@ -7,8 +7,10 @@ package ingest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"time"
 
 	"github.com/kafka-upstream/envoy-kafka-upstream/config"
@@ -90,14 +92,24 @@ func (p *Pipeline) Settings() *config.Settings { return p.settings }
 // Handle routes, encodes and publishes one request and returns the reply.
 // It blocks until the brokers answer or produce_timeout runs out, so
 // adapters call it off Envoy's worker thread. ctx is cancelled when the
-// client goes away.
+// client goes away. A panic inside is logged and answered with the JSON
+// 500 (InternalError), in every adapter alike: an unrecovered one would
+// end Envoy or the ext_proc server.
 func (p *Pipeline) Handle(ctx context.Context, req *message.Request) (r Reply) {
 	p.metrics.Start()
-	// A panic leaves r empty: it counts as internal_error, which is what
-	// the adapter that recovers it answers.
-	defer func() { p.metrics.Done(r.Details) }()
+	defer func() {
+		if v := recover(); v != nil {
+			p.log.Error("panic while publishing", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			r = InternalError()
+		}
+		p.metrics.Done(r.Details)
+	}()
 	return p.handle(ctx, req)
 }
+
+// Failing is a pipeline whose every request panics inside Handle, for
+// the adapters' tests of what a panic answers; log is where it is said.
+func Failing(log *slog.Logger) *Pipeline { return &Pipeline{log: log} }
 
 func (p *Pipeline) handle(ctx context.Context, req *message.Request) Reply {
 	targets, err := p.router.Route(req)
