@@ -49,11 +49,10 @@ func prefersAsync(req *message.Request) bool {
 // refused now, as in synchronous mode; a full buffer, or a cluster that is
 // failing, is 503 with Retry-After and nothing of the request accepted.
 func (p *Pipeline) accept(ctx context.Context, req *message.Request, records []message.Record, sizes []int, preferred bool) Reply {
-	// The check reads the producer's cached metadata; bounded, as a
-	// cluster that does not answer would otherwise hold it forever.
-	checkCtx, cancel := context.WithTimeout(ctx, p.settings.Producer.ProduceTimeout)
-	err := p.producer.Check(checkCtx, records)
-	cancel()
+	// The check reads the producer's cached metadata, within ctx's
+	// deadline (produce_timeout): a cluster that does not answer would
+	// otherwise hold it forever.
+	err := p.producer.Check(ctx, records)
 	if err != nil {
 		results := make([]message.Result, len(records))
 		for i, r := range records {

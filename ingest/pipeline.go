@@ -133,6 +133,10 @@ func (p *Pipeline) handle(ctx context.Context, req *message.Request) Reply {
 		records[i] = message.Record{Topic: topic, Key: key, Partition: targets.Partition, Headers: headers, Value: enc.Value}
 	}
 
+	// One deadline for the rest: a cold schema cache's registry lookups
+	// and the brokers share produce_timeout.
+	ctx, cancel := context.WithTimeout(ctx, p.settings.Producer.ProduceTimeout)
+	defer cancel()
 	if p.schemas != nil {
 		if err := p.applySchemas(ctx, req, enc, records); err != nil {
 			return p.refused(err)
@@ -142,8 +146,6 @@ func (p *Pipeline) handle(ctx context.Context, req *message.Request) Reply {
 	if async, preferred := p.asyncRequested(req); async {
 		return p.accept(ctx, req, records, sizes, preferred)
 	}
-	ctx, cancel := context.WithTimeout(ctx, p.settings.Producer.ProduceTimeout)
-	defer cancel()
 	start := time.Now()
 	results := p.producer.Publish(ctx, records)
 	p.metrics.Produce(time.Since(start), producer.FirstError(results) == nil)

@@ -15,11 +15,10 @@ import (
 // Confluent's wire format, before anything is published. A request whose
 // body does not match is refused whole.
 
-// applySchemas serialises records' values and keys in place, within the
-// request's produce_timeout (a cold cache waits for the registry).
+// applySchemas serialises records' values and keys in place, within ctx's
+// deadline, the request's produce_timeout (a cold cache waits for the
+// registry).
 func (p *Pipeline) applySchemas(ctx context.Context, req *message.Request, enc encoder.Encoded, records []message.Record) error {
-	ctx, cancel := context.WithTimeout(ctx, p.settings.Producer.ProduceTimeout)
-	defer cancel()
 	doc := req.Body
 	if p.schemas.ValueFromEnvelope() {
 		doc = enc.Value
