@@ -33,7 +33,9 @@ type configStats struct {
 
 // exporter commits, once a second, to the newest config's scheduler; Envoy
 // then flushes on its main thread (flushVia).
-var exporter = &metrics.Targets[*configStats]{Tick: func(cs *configStats) { envoyConfigSchedulerCommit(cs.scheduler) }}
+var exporter = &metrics.Targets[*configStats]{Tick: func(live []*configStats) {
+	envoyConfigSchedulerCommit(live[len(live)-1].scheduler) // the newest
+}}
 
 // newConfigStats defines the stats in config cfg (config_new, on the main
 // thread) and makes the config a flush target. nil when Envoy refused a

@@ -17,13 +17,14 @@ import (
 // what would be labels, kafka_upstream.requests.outcome.sent and
 // kafka_upstream.records_sent.topic.orders, as the dynamic module's show in
 // /stats; a stats_tags rule (README) turns them into Prometheus labels.
-// Per-topic stats exist for the topics the filter-level config names
+// Per-topic stats exist for the topics the live filter-level configs name
 // (topic, allowed_topics); records to any other topic count under the
 // topic otherTopic.
 //
 // The counts are flushed once a second (metrics.FlushEvery) through the
-// newest live filter-level config's handles: a stat of one name is one
-// stat in Envoy, and the SDK lets any goroutine change one.
+// live filter-level configs' handles, a name through whichever defined it
+// (the newest first): a stat of one name is one stat in Envoy, whichever
+// config defined it, and the SDK lets any goroutine change one.
 
 var processMetrics = metrics.New(nil)
 
@@ -36,7 +37,7 @@ type configStats struct {
 	gauges   [len(metrics.Gauges)]api.GaugeMetric
 }
 
-// exporter flushes through the newest filter-level config once a second.
+// exporter flushes through the live filter-level configs once a second.
 var exporter = &metrics.Targets[*configStats]{Tick: flushThrough}
 
 func statName(c metrics.Counter, label string) string {
@@ -80,8 +81,8 @@ func (cs *configStats) close() {
 // there to take them.
 func flush() bool { return exporter.Now() }
 
-// flushThrough exports the counts through cs's handles.
-func flushThrough(cs *configStats) {
+// flushThrough exports the counts through the live configs' handles.
+func flushThrough(live []*configStats) {
 	defer func() {
 		// The SDK panics on a stat whose config Envoy deleted meanwhile.
 		if r := recover(); r != nil {
@@ -89,18 +90,24 @@ func flushThrough(cs *configStats) {
 		}
 	}()
 	records, bytes := producer.AsyncBuffered()
-	processMetrics.Flush(cs, metrics.Buffered{Records: uint64(records), Bytes: uint64(bytes)})
+	processMetrics.Flush(liveStats(live), metrics.Buffered{Records: uint64(records), Bytes: uint64(bytes)})
 }
 
-func (cs *configStats) AddCounter(c metrics.Counter, label string, delta uint64) {
-	m, ok := cs.counters[statName(c, label)]
-	if !ok {
-		m = cs.counters[statName(c, otherTopic)]
+// liveStats is the live configs as one metrics.Sink, the newest last.
+type liveStats []*configStats
+
+func (ls liveStats) AddCounter(c metrics.Counter, label string, delta uint64) {
+	name := statName(c, label)
+	for i := len(ls) - 1; i >= 0; i-- {
+		if m, ok := ls[i].counters[name]; ok {
+			m.Increment(int64(delta))
+			return
+		}
 	}
-	m.Increment(int64(delta))
+	ls[len(ls)-1].counters[statName(c, otherTopic)].Increment(int64(delta))
 }
 
-func (cs *configStats) SetGauge(g metrics.Gauge, v uint64) { cs.gauges[g].Record(v) }
+func (ls liveStats) SetGauge(g metrics.Gauge, v uint64) { ls[len(ls)-1].gauges[g].Record(v) }
 
 // setPlacement writes where the records went to the stream's dynamic
 // metadata (namespace kafka_upstream), for access logs. Only while the

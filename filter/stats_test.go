@@ -127,6 +127,25 @@ func TestStatsOtherTopicAndDestroy(t *testing.T) {
 		t.Errorf("_other grew by %d, want 1", got)
 	}
 
+	// A newer listener config with a topic of its own: records to the
+	// older one's topic still count under that topic's stat.
+	newer, ccNewer := parseWithStats(t, kafkaConfig(c, map[string]any{"topic": "late"}))
+	flush()
+	beforeOwn := cc.Counter("kafka_upstream.records_sent.topic." + topic).Get()
+	processMetrics.Sent(topic, 10)
+	processMetrics.Sent("late", 10)
+	flush()
+	if got := cc.Counter("kafka_upstream.records_sent.topic." + topic).Get() - beforeOwn; got != 1 {
+		t.Errorf("the older config's topic grew by %d, want 1", got)
+	}
+	if got := ccNewer.Counter("kafka_upstream.records_sent.topic.late").Get(); got != 1 {
+		t.Errorf("the newer config's topic has %d, want 1", got)
+	}
+	if got := ccNewer.Counter("kafka_upstream.records_sent.topic._other").Get(); got != 0 {
+		t.Errorf("_other of the newer config has %d, want 0: both topics have stats", got)
+	}
+	newer.Destroy()
+
 	second, cc2 := parseWithStats(t, kafkaConfig(c, nil))
 	second.Destroy()
 	processMetrics.Refused("kafka_upstream_bad_body")

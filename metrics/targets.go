@@ -8,13 +8,13 @@ import (
 
 // Targets are the live flush targets of an in-process adapter (one per
 // filter config), the newest last, and the ticker that flushes through
-// them: every FlushEvery, while any is live, Tick is called with the
-// newest, under the lock that Remove takes, so a target is never used
-// after its Remove returned. The ticker's goroutine ends when the last
-// target goes.
+// them: every FlushEvery, while any is live, Tick is called with them,
+// under the lock that Remove takes, so a target is never used after its
+// Remove returned. The ticker's goroutine ends when the last target goes.
 type Targets[T comparable] struct {
-	// Tick is called every FlushEvery with the newest live target.
-	Tick func(newest T)
+	// Tick is called every FlushEvery with the live targets, the newest
+	// last (never none); it must not keep the slice.
+	Tick func(live []T)
 
 	mu      sync.Mutex
 	live    []T
@@ -49,15 +49,15 @@ func (ts *Targets[T]) Find(match func(T) bool) (t T, ok bool) {
 	return t, false
 }
 
-// Now runs Tick with the newest target at once (tests, a final flush)
-// and reports whether there was one.
+// Now runs Tick at once (tests, a final flush) and reports whether a
+// target was live.
 func (ts *Targets[T]) Now() bool {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	if len(ts.live) == 0 {
 		return false
 	}
-	ts.Tick(ts.live[len(ts.live)-1])
+	ts.Tick(ts.live)
 	return true
 }
 
@@ -71,7 +71,7 @@ func (ts *Targets[T]) run() {
 			ts.mu.Unlock()
 			return
 		}
-		ts.Tick(ts.live[len(ts.live)-1])
+		ts.Tick(ts.live)
 		ts.mu.Unlock()
 	}
 }

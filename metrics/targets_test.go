@@ -1,19 +1,20 @@
 package metrics
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
 
-func TestTargetsTickTheNewestUntilNoneIsLeft(t *testing.T) {
+func TestTargetsTickTheLiveOnesUntilNoneIsLeft(t *testing.T) {
 	ticked := make(chan string, 10)
-	ts := &Targets[string]{Tick: func(newest string) { ticked <- newest }}
+	ts := &Targets[string]{Tick: func(live []string) { ticked <- strings.Join(live, ",") }}
 	ts.Add("old")
 	ts.Add("new")
 	select {
 	case got := <-ticked:
-		if got != "new" {
-			t.Errorf("ticked %q, want the newest", got)
+		if got != "old,new" {
+			t.Errorf("ticked %q, want old,new: the live ones, the newest last", got)
 		}
 	case <-time.After(3 * FlushEvery):
 		t.Fatal("no tick")
