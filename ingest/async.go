@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net/http"
 	"strings"
 
 	"github.com/kafka-upstream/envoy-kafka-upstream/message"
@@ -75,13 +74,11 @@ func (p *Pipeline) accept(ctx context.Context, req *message.Request, records []m
 		}{"message accepted", topics})
 		r.Placed = Placement{Topic: records[0].Topic, Partition: -1, Offset: -1, Records: len(records)}
 	case errors.Is(err, producer.ErrBufferFull):
-		r = ErrorReply(http.StatusServiceUnavailable, "kafka_upstream_buffer_full",
+		r = retryLater("kafka_upstream_buffer_full",
 			"the async buffer is full (async.buffer_records or async.buffer_bytes); retry later")
-		r.Headers = map[string]string{"retry-after": "1"}
 	case errors.Is(err, producer.ErrUnhealthy):
-		r = ErrorReply(http.StatusServiceUnavailable, "kafka_upstream_unhealthy",
+		r = retryLater("kafka_upstream_unhealthy",
 			"the Kafka cluster is failing, so no record is buffered (async.health_gating); retry later")
-		r.Headers = map[string]string{"retry-after": "1"}
 	default: // closed
 		r = p.failure(&producer.Error{Reason: producer.Closed, Err: err}, records[0].Topic).reply()
 	}

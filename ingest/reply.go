@@ -235,6 +235,14 @@ func InternalError() Reply {
 	return ErrorReply(http.StatusInternalServerError, "kafka_upstream_internal_error", "internal error in the kafka-upstream filter")
 }
 
+// retryLater is a 503 that tells the client to retry in a second
+// (Retry-After), with a headers map of its own: callers add to it.
+func retryLater(details, msg string) Reply {
+	r := ErrorReply(http.StatusServiceUnavailable, details, msg)
+	r.Headers = map[string]string{"retry-after": "1"}
+	return r
+}
+
 // ErrorReply is a failure reply: {"message": <status text>, "error": msg}.
 func ErrorReply(status int, details, msg string) Reply {
 	return jsonReply(status, details, struct {

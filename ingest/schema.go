@@ -54,10 +54,8 @@ func schemaReply(err error) (r Reply, ok bool) {
 	case schema.Mismatch:
 		return ErrorReply(http.StatusBadRequest, "kafka_upstream_schema_mismatch", err.Error()), true
 	case schema.Unavailable:
-		r := ErrorReply(http.StatusServiceUnavailable, "kafka_upstream_registry_unavailable",
-			"the schema registry cannot be reached and the schema is not cached: "+err.Error())
-		r.Headers = map[string]string{"retry-after": "1"}
-		return r, true
+		return retryLater("kafka_upstream_registry_unavailable",
+			"the schema registry cannot be reached and the schema is not cached: "+err.Error()), true
 	case schema.NotFound:
 		return ErrorReply(http.StatusInternalServerError, "kafka_upstream_schema_not_found", err.Error()), true
 	default:
