@@ -50,7 +50,7 @@ func New(s *config.Settings, log *slog.Logger, m *metrics.Set) *Pipeline {
 	}
 	p.producer = producer.Acquire(s.Cluster, s.Producer, log)
 	p.owner = true
-	p.limit = failureLimiter(log, failureLogEvery)
+	p.limit = lograte.NewLogged(failureLogEvery, log)
 	return p
 }
 

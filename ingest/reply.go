@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/kafka-upstream/envoy-kafka-upstream/internal/lograte"
 	"github.com/kafka-upstream/envoy-kafka-upstream/message"
 	"github.com/kafka-upstream/envoy-kafka-upstream/producer"
 )
@@ -189,28 +188,18 @@ func (p *Pipeline) failure(err *producer.Error, topic string) outcome {
 }
 
 // failureLogEvery bounds the log lines of one failure cause: while Kafka is
-// down or a password is wrong, every request fails alike.
+// down or a password is wrong, every request fails alike. The pipeline's
+// limiter (lograte.NewLogged) lets one line per cause through per window,
+// and at the end of a window in which more came, one summary line says
+// how many (a summary per window while the cause lasts).
 const failureLogEvery = 10 * time.Second
 
-// failureLimiter lets one line per failure cause through every every;
-// at the end of a window in which more came, one summary line says how
-// many (a summary per window while the cause lasts).
-func failureLimiter(log *slog.Logger, every time.Duration) *lograte.Limiter {
-	return lograte.NewLogged(every, log)
-}
-
 // logFailure writes a failure's line, at most one per cause (msg) every
-// failureLogEvery; the others are counted in the limiter's summary (or,
-// with a limiter without one, on the next line).
+// failureLogEvery; the others are counted in the limiter's summary.
 func (p *Pipeline) logFailure(level slog.Level, msg string, args ...any) {
-	ok, held := p.limit.Allow(msg)
-	if !ok {
-		return
+	if ok, _ := p.limit.Allow(msg); ok {
+		p.log.Log(context.Background(), level, msg, args...)
 	}
-	if held > 0 {
-		args = append(args, "similar_failures_held_back", held)
-	}
-	p.log.Log(context.Background(), level, msg, args...)
 }
 
 // CheckHeaders is called by the adapters once the request headers are in,

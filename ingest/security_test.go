@@ -327,10 +327,10 @@ func TestFailureLogsRateLimited(t *testing.T) {
 		}
 	})
 
-	t.Run("per cause, with the count held back", func(t *testing.T) {
+	t.Run("per cause, a window shared by the cluster's routes", func(t *testing.T) {
 		p, logs := newPipeline(t, []string{"127.0.0.1:1"}, &config.Config{Tls: &config.Tls{Enabled: true},
 			Sasl: &config.Sasl{Mechanism: "PLAIN", Username: "alice", Password: "pw"}})
-		p.limit = lograte.New(time.Hour)
+		p.limit = lograte.NewLogged(time.Hour, p.log)
 		auth := &producer.Error{Reason: producer.AuthFailed, Err: errors.New("wrong password")}
 		tlsErr := &producer.Error{Reason: producer.TLSFailed, Err: errors.New("x509: certificate signed by unknown authority")}
 		down := &producer.Error{Reason: producer.Unavailable, Err: errors.New("dial tcp: connection refused")}
@@ -352,19 +352,7 @@ func TestFailureLogsRateLimited(t *testing.T) {
 		if l := logs.Lines(); fmt.Sprint(l) != fmt.Sprint(want) {
 			t.Errorf("log\n got %q\nwant %q", l, want)
 		}
-		// The window ends.
-		p.limit.Every = 0
-		p.failure(auth, topic)
-		p.failure(tlsErr, topic)
-		p.failure(auth, topic)
-		want = append(want,
-			"ERROR authentication to the Kafka brokers failed "+cluster+" error=wrong password similar_failures_held_back=3",
-			"ERROR TLS to the Kafka brokers failed "+cluster+" error=x509: certificate signed by unknown authority similar_failures_held_back=1",
-			"ERROR authentication to the Kafka brokers failed "+cluster+" error=wrong password",
-		)
-		if l := logs.Lines(); fmt.Sprint(l) != fmt.Sprint(want) {
-			t.Errorf("log\n got %q\nwant %q", l, want)
-		}
+		// The end of a window, with its summary: TestFailureLogSummaries.
 	})
 }
 
@@ -372,7 +360,7 @@ func TestFailureLogsRateLimited(t *testing.T) {
 // the count; a failure is never logged twice, nor left uncounted.
 func TestFailureLogSummaries(t *testing.T) {
 	p, logs := newPipeline(t, []string{"127.0.0.1:1"}, nil)
-	p.limit = failureLimiter(p.log, 200*time.Millisecond)
+	p.limit = lograte.NewLogged(200*time.Millisecond, p.log)
 	down := &producer.Error{Reason: producer.Unavailable, Err: errors.New("dial tcp: connection refused")}
 	for range 5 {
 		p.failure(down, topic)
