@@ -122,14 +122,3 @@ func (h *Health) Clusters() []ClusterState {
 	}
 	return out
 }
-
-// Reachable reports whether every cluster answered its last check (false
-// before the first round ended).
-func (h *Health) Reachable() bool {
-	for _, c := range h.Clusters() {
-		if !c.Reachable {
-			return false
-		}
-	}
-	return true
-}

@@ -21,14 +21,16 @@ import (
 // it for /metrics, with the clusters' reachability as clusters reports it
 // (nil, or a nil result: none).
 func NewMetrics(clusters func() []ClusterState) (*metrics.Set, *prometheus.Registry) {
+	produce := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: metrics.Prefix + "_produce_duration_seconds",
+		Help: "How long one synchronous publish took, until Kafka acknowledged every record of the request or the publish failed.",
+		// 1 ms to 10 s: acks=all on a healthy cluster is a few ms,
+		// produce_timeout defaults to 10 s.
+		Buckets: prometheus.ExponentialBucketsRange(0.001, 10, 14),
+	}, []string{"result"})
 	obs := &histograms{
-		produce: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: metrics.Prefix + "_produce_duration_seconds",
-			Help: "How long one synchronous publish took, until Kafka acknowledged every record of the request or the publish failed.",
-			// 1 ms to 10 s: acks=all on a healthy cluster is a few ms,
-			// produce_timeout defaults to 10 s.
-			Buckets: prometheus.ExponentialBucketsRange(0.001, 10, 14),
-		}, []string{"result"}),
+		produceOK:     produce.WithLabelValues("ok"),
+		produceFailed: produce.WithLabelValues("failed"),
 		record: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    metrics.Prefix + "_record_size_bytes",
 			Help:    "Key and value bytes of each record Kafka acknowledged, before compression.",
@@ -37,22 +39,24 @@ func NewMetrics(clusters func() []ClusterState) (*metrics.Set, *prometheus.Regis
 	}
 	set := metrics.New(obs)
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(obs.produce, obs.record, &setCollector{set: set, clusters: clusters},
+	reg.MustRegister(produce, obs.record, &setCollector{set: set, clusters: clusters},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return set, reg
 }
 
+// histograms are the Observer of the ext_proc server's Set. The produce
+// histogram's two series are resolved once, not per publish.
 type histograms struct {
-	produce *prometheus.HistogramVec
-	record  prometheus.Histogram
+	produceOK, produceFailed prometheus.Observer
+	record                   prometheus.Histogram
 }
 
 func (h *histograms) Produce(took time.Duration, ok bool) {
-	result := "ok"
-	if !ok {
-		result = "failed"
+	if ok {
+		h.produceOK.Observe(took.Seconds())
+	} else {
+		h.produceFailed.Observe(took.Seconds())
 	}
-	h.produce.WithLabelValues(result).Observe(took.Seconds())
 }
 
 func (h *histograms) Record(bytes int) { h.record.Observe(float64(bytes)) }

@@ -177,9 +177,6 @@ func (p *Pipeline) countSent(results []message.Result, sizes []int) {
 // checks); see producer.Ping.
 func (p *Pipeline) Ping(ctx context.Context) error { return p.producer.Ping(ctx) }
 
-// Metrics is the Set the pipeline counts into (nil when none).
-func (p *Pipeline) Metrics() *metrics.Set { return p.metrics }
-
 // withRequestID adds the request_id_header record header: the client's
 // Idempotency-Key (a retry of the same request carries the same one), else
 // Envoy's x-request-id; nothing when the request has neither. A record
