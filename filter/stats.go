@@ -2,6 +2,8 @@ package filter
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/envoyproxy/envoy/contrib/golang/common/go/api"
 
@@ -52,11 +54,8 @@ func newConfigStats(cb api.ConfigCallbackHandler, s *config.Settings) *configSta
 		name := statName(metrics.Requests, o.String())
 		cs.counters[name] = cb.DefineCounterMetric(name)
 	}
-	topics := []string{s.Routing.Topic, otherTopic}
-	for t := range s.Routing.AllowedTopics {
-		topics = append(topics, t)
-	}
-	for _, t := range topics {
+	// AllowedTopics holds Topic too.
+	for _, t := range append(slices.Sorted(maps.Keys(s.Routing.AllowedTopics)), otherTopic) {
 		for _, c := range []metrics.Counter{metrics.RecordsSent, metrics.BytesSent, metrics.RecordsLost} {
 			name := statName(c, t)
 			cs.counters[name] = cb.DefineCounterMetric(name)

@@ -9,8 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"time"
 
 	"github.com/kafka-upstream/envoy-kafka-upstream/config"
@@ -76,12 +78,9 @@ func derive(s *config.Settings, prod *producer.Producer, log *slog.Logger, m *me
 	if s.Schemas != nil {
 		p.schemas = schema.New(s.Schemas, log)
 		// Fetched in the background now, so that the first requests to
-		// the config's topics find their schemas cached.
-		topics := []string{s.Routing.Topic}
-		for t := range s.Routing.AllowedTopics {
-			topics = append(topics, t)
-		}
-		p.schemas.Warm(topics)
+		// the config's topics (AllowedTopics holds Topic too) find their
+		// schemas cached.
+		p.schemas.Warm(slices.Sorted(maps.Keys(s.Routing.AllowedTopics)))
 	}
 	return p
 }
