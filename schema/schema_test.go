@@ -8,6 +8,7 @@ import (
 	"errors"
 	"log/slog"
 	"math/big"
+	"strings"
 	"testing"
 	"time"
 
@@ -191,8 +192,8 @@ func TestJSONSchemaLoadsNothingElse(t *testing.T) {
 	r := newRegistry(t, f, &config.RecordSchema{Format: config.SchemaJSON}, nil)
 	_, err := r.Value(context.Background(), "x", []byte(`{}`))
 	var e *Error
-	if !errors.As(err, &e) || e.Kind != BadResponse {
-		t.Fatalf("err %v, want BadResponse", err)
+	if !errors.As(err, &e) || e.Kind != BadResponse || !strings.Contains(err.Error(), "is not one of the schema's registry references") {
+		t.Fatalf("err %v, want BadResponse: the file is no registry reference", err)
 	}
 }
 
