@@ -135,7 +135,7 @@ func TestStatsOtherTopicAndDestroy(t *testing.T) {
 	processMetrics.Sent(topic, 10)
 	processMetrics.Sent("late", 10)
 	flush()
-	if got := cc.Counter("kafka_upstream.records_sent.topic." + topic).Get() - beforeOwn; got != 1 {
+	if got := cc.Counter("kafka_upstream.records_sent.topic."+topic).Get() - beforeOwn; got != 1 {
 		t.Errorf("the older config's topic grew by %d, want 1", got)
 	}
 	if got := ccNewer.Counter("kafka_upstream.records_sent.topic.late").Get(); got != 1 {
